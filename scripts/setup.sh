@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Sets up everything reelmake needs on a fresh Debian/Ubuntu machine: ffmpeg, a font for
+# captions, a Python virtual environment, and the package itself.
+#   scripts/setup.sh            core install (enough for `make demo`)
+#   scripts/setup.sh test       also the test, bench and local-model extras (`make test`)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+extras="${1:-core}"
+PYTHON="${PYTHON:-python3}"
+VENV=.venv
+
+apt_install() {
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "setup: installing $* with apt-get" >&2
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null 2>&1; then
+      apt-get update -qq >/dev/null 2>&1
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+    fi
+  else
+    echo "setup: please install $* (for example: sudo apt-get install -y $*) and run again" >&2
+    exit 1
+  fi
+}
+
+command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || apt_install ffmpeg
+[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || apt_install fonts-dejavu-core
+
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "setup: reelmake needs Python 3.11 or newer (found: $("$PYTHON" --version 2>&1))" >&2
+  exit 1
+fi
+if [ ! -x "$VENV/bin/python" ]; then
+  "$PYTHON" -m venv "$VENV" 2>/dev/null || { apt_install python3-venv; rm -rf "$VENV"; "$PYTHON" -m venv "$VENV"; }
+fi
+
+stamp="$VENV/.installed-$extras"
+if [ ! -e "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  "$VENV/bin/python" -m pip install -q --upgrade pip
+  if [ "$extras" = test ]; then
+    # The CPU build of torch first, pinned, so the local extra does not pull CUDA wheels.
+    "$VENV/bin/python" -m pip install -q "torch==2.13.0"
+    "$VENV/bin/python" -m pip install -q -e ".[test,bench,local]"
+  else
+    "$VENV/bin/python" -m pip install -q -e .
+  fi
+  touch "$stamp"
+fi

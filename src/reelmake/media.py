@@ -1,0 +1,108 @@
+"""ffprobe/ffmpeg at the edge: probing media and running ffmpeg visibly.
+
+Every ffmpeg invocation goes through :func:`run_ffmpeg` so ``-v`` can print the exact
+command a user may paste into a shell.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shlex
+import shutil
+import subprocess
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+from .errors import MediaError
+
+log = logging.getLogger("reelmake.ffmpeg")
+
+
+def require_ffmpeg() -> None:
+    for tool in ("ffmpeg", "ffprobe"):
+        if shutil.which(tool) is None:
+            raise MediaError(
+                f"{tool} was not found on PATH. Install it (Debian/Ubuntu: `sudo apt-get install -y ffmpeg`; "
+                "macOS: `brew install ffmpeg`), or run `make demo`, which installs it when run as root."
+            )
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What reelmake needs to know about a media file."""
+
+    path: Path
+    format_name: str
+    duration: float
+    width: int | None = None
+    height: int | None = None
+    fps: Fraction | None = None
+    video_codec: str | None = None
+    audio_codec: str | None = None
+    sample_rate: int | None = None
+    channels: int | None = None
+    pix_fmt: str | None = None
+    size_bytes: int = 0
+
+    @property
+    def has_video(self) -> bool:
+        return self.video_codec is not None
+
+    @property
+    def has_audio(self) -> bool:
+        return self.audio_codec is not None
+
+
+def _fraction(text: str | None) -> Fraction | None:
+    if not text or text in ("0/0", "0"):
+        return None
+    try:
+        value = Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        return None
+    return value or None
+
+
+def probe(path: Path) -> MediaInfo:
+    """Probe ``path`` with ffprobe; raise :class:`MediaError` if it is not readable media."""
+    require_ffmpeg()
+    cmd = ["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(path)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise MediaError(f"{path}: not readable media ({proc.stderr.strip() or 'ffprobe failed'})")
+    data = json.loads(proc.stdout or "{}")
+    fmt = data.get("format", {})
+    video = next((s for s in data.get("streams", []) if s.get("codec_type") == "video"), None)
+    audio = next((s for s in data.get("streams", []) if s.get("codec_type") == "audio"), None)
+    duration = float(fmt.get("duration") or (video or {}).get("duration") or 0.0)
+    return MediaInfo(
+        path=Path(path),
+        format_name=fmt.get("format_name", ""),
+        duration=duration,
+        width=int(video["width"]) if video and video.get("width") else None,
+        height=int(video["height"]) if video and video.get("height") else None,
+        fps=_fraction(video.get("avg_frame_rate")) or _fraction(video.get("r_frame_rate")) if video else None,
+        video_codec=video.get("codec_name") if video else None,
+        audio_codec=audio.get("codec_name") if audio else None,
+        sample_rate=int(audio["sample_rate"]) if audio and audio.get("sample_rate") else None,
+        channels=int(audio["channels"]) if audio and audio.get("channels") else None,
+        pix_fmt=video.get("pix_fmt") if video else None,
+        size_bytes=int(fmt.get("size") or Path(path).stat().st_size),
+    )
+
+
+def run_ffmpeg(args: list[str], *, what: str = "ffmpeg") -> subprocess.CompletedProcess:
+    """Run ``ffmpeg`` with ``args`` (without the leading 'ffmpeg'); log the exact command at INFO.
+
+    Raises :class:`MediaError` with the tail of ffmpeg's stderr when it fails.
+    """
+    require_ffmpeg()
+    cmd = ["ffmpeg", "-hide_banner", "-nostdin", "-y", *args]
+    log.info("%s", shlex.join(cmd))
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
+        raise MediaError(f"{what} failed (exit {proc.returncode}):\n{tail}\ncommand: {shlex.join(cmd)}")
+    return proc
