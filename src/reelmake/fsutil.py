@@ -21,6 +21,12 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _fsync_dir(directory: Path) -> None:
     with contextlib.suppress(OSError):
         fd = os.open(directory, os.O_RDONLY)
@@ -46,6 +52,8 @@ def atomic_path(dest: Path, suffix: str = "") -> Iterator[Path]:
         yield tmp
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+        # mkstemp creates 0600; outputs are ordinary files, so honour the umask like open() would.
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, dest)
         _fsync_dir(dest.parent)
     finally:

@@ -1,0 +1,54 @@
+"""Storyboard + rendered clips → one CutSpec per deliverable (pure, given the cache lookups)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING
+
+from .compile import job_id
+from .edit.spec import BedSpec, ClipSpec, CutSpec, DeliverableSpec, MixSpec, Transition
+from .model import Deliverable
+
+if TYPE_CHECKING:
+    from .workflow import Project
+
+
+def _deliverable_spec(d: Deliverable) -> DeliverableSpec:
+    return DeliverableSpec(d.name, d.width, d.height, d.fps, d.reframe, d.captions, d.quality)
+
+
+def cut_specs(project: Project, failed: Mapping[str, str], only: str | None = None) -> Iterator[CutSpec]:
+    """A CutSpec for each deliverable (or just ``only``). A clip whose cache entry is missing or fails
+    its hash check becomes ``path=None`` with a status, never a corrupt input to the cut."""
+    sb = project.storyboard
+    keys = {job.shot_id: job.key for job in project.jobs}
+    beds = tuple(
+        BedSpec(
+            name=item.asset,
+            path=(sb.directory / sb.assets[item.asset].source).resolve(),
+            sha256=project.cache.hashes((sb.directory / sb.assets[item.asset].source).resolve()),
+            start=item.start, at=item.at, offset=item.offset, volume_db=item.volume,
+            fade_in=item.fade_in, fade_out=item.fade_out, duck=item.duck, loop=item.loop,
+        )
+        for item in sb.soundtrack
+    )
+    mix = MixSpec(sb.mix.loudness, sb.mix.true_peak, sb.mix.shot_audio)
+    for deliverable in sb.deliverables:
+        if only and deliverable.name != only:
+            continue
+        clips = []
+        for shot in sb.shots:
+            aspect = deliverable.aspect_ratio if deliverable.reframe == "render" else shot.aspect_ratio
+            name = job_id(shot, aspect)
+            entry = project.cache.get(keys[name], verify=True)
+            clips.append(ClipSpec(
+                shot_id=shot.id,
+                path=entry.clip if entry else None,
+                sha256=entry.sha256 if entry else None,
+                duration=shot.duration,
+                trim=shot.trim,
+                transition=Transition(shot.transition.type, shot.transition.duration) if shot.transition else None,
+                caption=shot.caption,
+                status="rendered" if entry else failed.get(name, "missing"),
+            ))
+        yield CutSpec(sb.title, tuple(clips), _deliverable_spec(deliverable), beds, mix)

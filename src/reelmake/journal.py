@@ -1,0 +1,86 @@
+"""The journal of paid provider tasks: append-only JSON lines, fsynced, one owner of "money in flight".
+
+Order of events per render key, written *before* the next step happens:
+  intent     → we are about to send the submit (if we crash now, the task may exist: ambiguous)
+  submitted  → the provider gave us a task id (resume by polling it; never submit again)
+  ambiguous  → the submit may have reached the provider but gave no id (reconcile before resubmitting)
+  done       → the clip is in the cache
+  failed     → the task ended without a clip (the provider refunds failed tasks)
+  abandoned  → the user chose to resubmit an ambiguous render (--resubmit)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+
+UNFINISHED = ("intent", "submitted", "ambiguous")
+
+
+@dataclass(frozen=True)
+class TaskState:
+    key: str
+    job_id: str
+    backend: str
+    status: str
+    task_id: str | None
+    since: float  # when the intent was recorded
+    updated: float
+    error: str | None = None
+
+    @property
+    def in_flight(self) -> bool:
+        return self.status in UNFINISHED
+
+
+class Journal:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._mutex = threading.Lock()
+
+    def record(self, event: str, key: str, **fields: Any) -> None:
+        line = json.dumps({"event": event, "key": key, "at": time.time(), **fields}, sort_keys=True)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._mutex, FileLock(str(self.path) + ".lock"):
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, (line + "\n").encode())
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    def states(self) -> dict[str, TaskState]:
+        """The latest state of every key ever journaled (a torn last line from a crash is ignored)."""
+        states: dict[str, TaskState] = {}
+        try:
+            lines = self.path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return states
+        for line in lines:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            key, kind, at = event["key"], event["event"], event["at"]
+            previous = states.get(key)
+            if kind == "intent" or previous is None:
+                states[key] = TaskState(key, event.get("job", "?"), event.get("backend", "?"),
+                                        "intent" if kind == "intent" else kind, event.get("task_id"), at, at,
+                                        event.get("error"))
+                if kind == "intent":
+                    continue
+            previous = states[key]
+            states[key] = TaskState(key, previous.job_id, previous.backend, kind,
+                                    event.get("task_id") or previous.task_id, previous.since, at,
+                                    event.get("error"))
+        return states
+
+    def in_flight(self) -> dict[str, TaskState]:
+        return {k: s for k, s in self.states().items() if s.in_flight}

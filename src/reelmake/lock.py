@@ -1,0 +1,81 @@
+"""`<stem>.lock`: what was rendered for each shot, committed beside the storyboard.
+
+YAML, keys sorted, one entry per render (a shot, or `shot@ratio` for a native-ratio render), so a
+diff in review reads as "these shots changed". Written atomically after every finished shot.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .backends.base import RenderJob
+from .catalog import money_json
+from .errors import StoryboardError
+from .fsutil import atomic_write_text
+
+HEADER = "# reelmake lock: what was rendered for each shot. Generated; commit it with the storyboard.\n"
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+class LockFile:
+    def __init__(self, path: Path, entries: dict[str, dict[str, Any]] | None = None) -> None:
+        self.path = Path(path)
+        self.entries: dict[str, dict[str, Any]] = entries or {}
+        self._mutex = threading.Lock()
+
+    @classmethod
+    def read(cls, path: Path) -> LockFile:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return cls(path)
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise StoryboardError(f"{path}: the lock file is not valid YAML ({exc}); restore it from git or delete "
+                                  "it (the cache still has the clips)") from exc
+        return cls(path, dict(data.get("shots") or {}))
+
+    def entry_for(self, job: RenderJob, *, clip_sha256: str, task_id: str | None) -> dict[str, Any]:
+        return {
+            "key": job.key,
+            "backend": job.backend,
+            "model": job.model,
+            "cost": money_json(job.cost),
+            "request": dict(job.request),
+            "inputs": {sha: f.name for sha, f in sorted(job.files.items())},
+            "task_id": task_id,
+            "clip_sha256": clip_sha256,
+            "rendered_at": now_iso(),
+        }
+
+    def record(self, job: RenderJob, *, clip_sha256: str, task_id: str | None) -> None:
+        """Record one finished render and write the file at once, so an interrupted run keeps it."""
+        with self._mutex:
+            old = self.entries.get(job.shot_id)
+            if old and old.get("key") == job.key and old.get("clip_sha256") == clip_sha256:
+                return  # unchanged: keep the timestamp, keep the diff quiet
+            self.entries[job.shot_id] = self.entry_for(job, clip_sha256=clip_sha256, task_id=task_id)
+            self._write()
+
+    def retain(self, job_ids: Iterable[str]) -> None:
+        """Drop entries of renders the storyboard no longer has."""
+        keep = set(job_ids)
+        with self._mutex:
+            if set(self.entries) - keep:
+                self.entries = {k: v for k, v in self.entries.items() if k in keep}
+                self._write()
+
+    def _write(self) -> None:
+        body = yaml.safe_dump({"reelmake": 1, "shots": self.entries}, sort_keys=True, allow_unicode=True,
+                              default_flow_style=False, width=100)
+        atomic_write_text(self.path, HEADER + body)

@@ -1,0 +1,318 @@
+"""The orchestrator: runs plan rows through backends with asyncio, safely with money.
+
+Rules it enforces (SPEC §7):
+- a render key is rendered once per run, even when several shots or storyboards share it;
+- a paid submit is journaled *before* it is sent, and its task id right after, so a crash, Ctrl-C or
+  timeout resumes the task instead of paying again; an ambiguous submit is reconciled with the
+  provider's history, never blindly resubmitted;
+- committed + reserved cost never exceeds the cap;
+- one failing shot does not stop the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from .backends import create_backend
+from .backends.base import RenderJob
+from .cache import Cache
+from .catalog import get_model, money
+from .errors import BackendError, BackendUnavailable
+from .journal import Journal, TaskState
+from .lock import now_iso
+
+# on_event(job_id, state, detail): state is queued | submitted | running | downloading | done | cached |
+# failed | skipped | ambiguous
+EventCallback = Callable[[str, str, str], None]
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    jobs: int | None = None  # concurrency for every backend (overrides storyboard and catalog)
+    max_cost: Decimal | None = None  # hard cap on what this run submits
+    resubmit: frozenset[str] = frozenset()  # shot ids (or keys) whose ambiguous submit may be sent again
+    timeout: float | None = None  # per-shot seconds; default from backend settings, else 30 min remote
+    attempts: int = 3  # tries for retryable failures (connect errors, refunded failed tasks, downloads)
+    backoff: float = 1.0  # first retry delay in seconds; doubles with jitter
+
+
+@dataclass
+class Outcome:
+    key: str
+    job_ids: list[str]
+    status: str  # rendered | cached | failed | skipped | ambiguous
+    error: str | None = None
+    spent: Decimal = Decimal(0)
+    task_id: str | None = None
+    sha256: str | None = None
+
+
+@dataclass
+class RunResult:
+    outcomes: list[Outcome] = field(default_factory=list)
+    interrupted: bool = False
+
+    def ids(self, status: str) -> list[str]:
+        return [i for o in self.outcomes if o.status == status for i in o.job_ids]
+
+    @property
+    def spent(self) -> Decimal:
+        return sum((o.spent for o in self.outcomes), Decimal(0))
+
+    @property
+    def ok(self) -> bool:
+        return not self.interrupted and all(o.status in ("rendered", "cached") for o in self.outcomes)
+
+
+class Budget:
+    """Reservations against a cap: a shot reserves its price before submitting."""
+
+    def __init__(self, cap: Decimal | None) -> None:
+        self.cap, self.committed, self.reserved = cap, Decimal(0), Decimal(0)
+
+    def reserve(self, cost: Decimal) -> bool:
+        if self.cap is not None and self.committed + self.reserved + cost > self.cap:
+            return False
+        self.reserved += cost
+        return True
+
+    def commit(self, cost: Decimal) -> None:
+        self.reserved -= cost
+        self.committed += cost
+
+    def release(self, cost: Decimal, *, committed: bool) -> None:
+        if committed:
+            self.committed -= cost  # failed tasks are refunded by the provider
+        else:
+            self.reserved -= cost
+
+
+def _delay(options: RenderOptions, attempt: int, hint: float | None = None) -> float:
+    if hint is not None:
+        return hint
+    return min(60.0, options.backoff * 2**attempt) * random.uniform(0.5, 1.5)
+
+
+class Orchestrator:
+    def __init__(self, cache: Cache, journal: Journal, options: RenderOptions, on_event: EventCallback,
+                 backend_settings: Mapping[str, Mapping[str, Any]], on_rendered: Callable[[RenderJob, Outcome], None]):
+        self.cache, self.journal, self.options = cache, journal, options
+        self.on_event, self.on_rendered = on_event, on_rendered
+        self.backend_settings = backend_settings
+        self.budget = Budget(options.max_cost)
+        self.backends: dict[str, Any] = {}
+        self.states: dict[str, TaskState] = {}
+
+    # -- setup
+    def _backend(self, name: str) -> Any:
+        if name not in self.backends:
+            settings = {**self.backend_settings.get(name, {}), "cache_dir": self.cache.root}
+            self.backends[name] = create_backend(name, settings)
+        return self.backends[name]
+
+    def _concurrency(self, backend: str, jobs: list[RenderJob]) -> int:
+        if self.options.jobs:
+            return self.options.jobs
+        configured = self.backend_settings.get(backend, {}).get("max_concurrency")
+        if configured:
+            return int(configured)
+        models = [get_model(j.model) for j in jobs if j.backend == backend]
+        return min((int(m.limit("max_concurrency", default=4)) for m in models if m), default=4)
+
+    async def run(self, jobs: list[RenderJob]) -> RunResult:
+        """Render every distinct key among ``jobs``; shots sharing a key share its one render."""
+        by_key: dict[str, list[RenderJob]] = {}
+        for job in jobs:
+            by_key.setdefault(job.key, []).append(job)
+        self.states = self.journal.states()
+        for backend in sorted({j.backend for j in jobs}):
+            self._backend(backend).preflight([j for j in jobs if j.backend == backend])
+        limits = {b: asyncio.Semaphore(self._concurrency(b, jobs)) for b in {j.backend for j in jobs}}
+        result = RunResult()
+        for group in by_key.values():
+            for job in group:
+                self.on_event(job.shot_id, "queued", "")
+        tasks = [asyncio.create_task(self._guarded(group, limits[group[0].backend])) for group in by_key.values()]
+        try:
+            result.outcomes = list(await asyncio.gather(*tasks))
+        except asyncio.CancelledError:
+            result.interrupted = True
+            for task in tasks:
+                task.cancel()
+            finished = await asyncio.gather(*tasks, return_exceptions=True)
+            result.outcomes = [o for o in finished if isinstance(o, Outcome)]
+            raise
+        finally:
+            for backend in self.backends.values():
+                await backend.aclose()
+            self.cache.hashes.save()
+        return result
+
+    async def _guarded(self, group: list[RenderJob], limit: asyncio.Semaphore) -> Outcome:
+        job = group[0]
+        ids = [j.shot_id for j in group]
+        async with limit:
+            lock = self.cache.lock(job.key)
+            await asyncio.to_thread(lock.acquire)
+            try:
+                entry = self.cache.get(job.key, verify=True)
+                if entry is not None:  # another process (or storyboard) rendered it meanwhile
+                    outcome = Outcome(job.key, ids, "cached", sha256=entry.sha256)
+                else:
+                    outcome = await self._render(job, ids)
+            except BackendUnavailable as exc:
+                outcome = Outcome(job.key, ids, "failed", str(exc))
+            except BackendError as exc:
+                outcome = Outcome(job.key, ids, "failed", str(exc), task_id=exc.task_id)
+            finally:
+                await asyncio.to_thread(lock.release)
+        state = {"rendered": "done"}.get(outcome.status, outcome.status)
+        for job_id in ids:
+            self.on_event(job_id, state, outcome.error or "")
+        if outcome.status in ("rendered", "cached"):
+            for member in group:
+                self.on_rendered(member, outcome)
+        return outcome
+
+    async def _render(self, job: RenderJob, ids: list[str]) -> Outcome:
+        backend = self._backend(job.backend)
+        if not backend.remote:
+            return await self._render_local(job, ids, backend)
+        return await self._render_remote(job, ids, backend)
+
+    def _status(self, job: RenderJob) -> Callable[[str, str], None]:
+        return lambda state, detail: self.on_event(job.shot_id, state, detail)
+
+    def _tmp(self, job: RenderJob) -> Path:
+        return self.cache.tmp_dir() / f"{job.key}.{uuid.uuid4().hex[:8]}.mp4"
+
+    def _store(self, job: RenderJob, tmp: Path, task_id: str | None) -> str:
+        meta = {"backend": job.backend, "model": job.model, "endpoint": job.endpoint, "request": dict(job.request),
+                "cost": str(job.cost), "task_id": task_id, "shot": job.shot_id, "created_at": now_iso()}
+        return self.cache.put(job.key, tmp, meta).sha256
+
+    # -- local backends: free, nothing to journal
+    async def _render_local(self, job: RenderJob, ids: list[str], backend: Any) -> Outcome:
+        tmp = self._tmp(job)
+        try:
+            self.on_event(job.shot_id, "running", "")
+            await asyncio.wait_for(backend.run(job, tmp, self._status(job)), self._timeout(job, remote=False))
+            sha = await asyncio.to_thread(self._store, job, tmp, None)
+        except TimeoutError:
+            return Outcome(job.key, ids, "failed", f"timed out after {self._timeout(job, remote=False):g} s")
+        finally:
+            tmp.unlink(missing_ok=True)
+        return Outcome(job.key, ids, "rendered", sha256=sha)
+
+    def _timeout(self, job: RenderJob, *, remote: bool) -> float | None:
+        if self.options.timeout:
+            return self.options.timeout
+        configured = job.settings.get("timeout")
+        return float(configured) if configured else (1800.0 if remote else None)
+
+    # -- remote backends: paid, journaled
+    async def _render_remote(self, job: RenderJob, ids: list[str], backend: Any) -> Outcome:
+        state = self.states.get(job.key)
+        task_id = state.task_id if state and state.status == "submitted" else None
+        spent = Decimal(0)
+        if state and state.status in ("intent", "ambiguous") and not task_id:
+            task_id = await self._reconcile(job, backend, state.since)
+            if task_id is None:
+                if not ({job.key, *ids} & self.options.resubmit):
+                    return Outcome(job.key, ids, "ambiguous", (
+                        f"an earlier submit of {job.shot_id} may have created a paid task that reelmake cannot "
+                        f"find in the provider's history; check the provider dashboard, then rerun with "
+                        f"--resubmit {job.shot_id} to submit it again"))
+                self.journal.record("abandoned", job.key, job=job.shot_id)
+        for attempt in range(self.options.attempts):
+            if task_id is None:
+                if not self.budget.reserve(job.cost):
+                    return Outcome(job.key, ids, "skipped", f"{money(job.cost)} would exceed the cap of "
+                                                             f"{money(self.budget.cap)}")
+                task_id = await self._submit(job, backend, ids)
+                if isinstance(task_id, Outcome):
+                    return task_id
+                spent += job.cost
+            try:
+                output = await asyncio.wait_for(backend.wait(job, task_id, self._status(job)),
+                                                self._timeout(job, remote=True))
+            except TimeoutError:
+                return Outcome(job.key, ids, "failed", f"task {task_id} is still running at the provider after "
+                                                        f"{self._timeout(job, remote=True):g} s; rerun to resume it",
+                               spent=spent, task_id=task_id)
+            except BackendError as exc:
+                self.journal.record("failed", job.key, task_id=task_id, error=str(exc), retryable=exc.retryable)
+                if spent:
+                    self.budget.release(job.cost, committed=True)
+                    spent -= job.cost
+                if not exc.retryable or attempt + 1 == self.options.attempts:
+                    return Outcome(job.key, ids, "failed", str(exc), task_id=task_id)
+                task_id = None
+                await asyncio.sleep(_delay(self.options, attempt, exc.retry_after))
+                continue
+            sha = await self._fetch(job, backend, output)
+            self.journal.record("done", job.key, task_id=task_id)
+            return Outcome(job.key, ids, "rendered", spent=spent, task_id=task_id, sha256=sha)
+        raise AssertionError("unreachable")
+
+    async def _reconcile(self, job: RenderJob, backend: Any, since: float) -> str | None:
+        found = await backend.reconcile(job, since - 120)  # clock skew margin
+        if found:
+            self.journal.record("submitted", job.key, task_id=found, reconciled=True)
+        return found
+
+    async def _submit(self, job: RenderJob, backend: Any, ids: list[str]) -> str | Outcome:
+        """Submit with the journal around it; retry only when the task provably does not exist."""
+        for attempt in range(self.options.attempts):
+            self.journal.record("intent", job.key, job=job.shot_id, backend=job.backend, model=job.model)
+            try:
+                task_id = await backend.submit(job)
+            except asyncio.CancelledError:
+                self.journal.record("ambiguous", job.key, error="interrupted while submitting")
+                raise
+            except BackendError as exc:
+                if exc.ambiguous:
+                    self.journal.record("ambiguous", job.key, error=str(exc))
+                    found = await self._reconcile(job, backend, time.time())
+                    if found:
+                        self.budget.commit(job.cost)
+                        return found
+                    self.budget.commit(job.cost)  # assume it was charged until proven otherwise
+                    return Outcome(job.key, ids, "ambiguous", f"{exc}; the task may exist and be billed. reelmake "
+                                   f"will look for it in the provider's history on the next run; to submit again "
+                                   f"anyway, rerun with --resubmit {job.shot_id}", spent=job.cost)
+                self.journal.record("failed", job.key, error=str(exc), retryable=exc.retryable, stage="submit")
+                if not exc.retryable or attempt + 1 == self.options.attempts:
+                    self.budget.release(job.cost, committed=False)
+                    return Outcome(job.key, ids, "failed", str(exc))
+                await asyncio.sleep(_delay(self.options, attempt, exc.retry_after))
+                continue
+            self.journal.record("submitted", job.key, task_id=task_id, job=job.shot_id)
+            self.budget.commit(job.cost)
+            self.on_event(job.shot_id, "submitted", task_id)
+            return task_id
+        raise AssertionError("unreachable")
+
+    async def _fetch(self, job: RenderJob, backend: Any, output: Any) -> str:
+        for attempt in range(self.options.attempts):
+            tmp = self._tmp(job)
+            try:
+                self.on_event(job.shot_id, "downloading", "")
+                await backend.fetch(job, output, tmp)
+                return await asyncio.to_thread(self._store, job, tmp, output.task_id)
+            except BackendError as exc:
+                if not exc.retryable or attempt + 1 == self.options.attempts:
+                    raise BackendError(f"{exc} (task {output.task_id} completed; rerun to download it again)",
+                                       task_id=output.task_id) from exc
+                await asyncio.sleep(_delay(self.options, attempt))
+            finally:
+                tmp.unlink(missing_ok=True)
+        raise AssertionError("unreachable")
