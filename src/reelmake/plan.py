@@ -137,11 +137,10 @@ def make_plan(
             status = "cached"
         elif job.key in in_flight:
             status, task_id = "in_flight", in_flight[job.key].task_id
-        elif old is None:
-            status = "new"
+        elif old is None or old.get("key") == job.key:
+            status = "new"  # never rendered, or rendered elsewhere and not in this cache (a fresh clone)
         else:
-            status = "changed"
-            changes = changed_fields(old, job) if old.get("key") != job.key else ("clip missing from cache",)
+            status, changes = "changed", changed_fields(old, job)
         rows.append(PlanRow(job.shot_id, job.backend, job.model, job.duration, job.aspect_ratio, job.mode,
                             job.cost, status, job.key, changes, task_id, job))
     current = {job.shot_id for job in jobs}

@@ -82,11 +82,20 @@ def money_json(amount: Decimal) -> str:
     return f"{whole}.{(frac + '000')[:max(3, len(frac))]}"
 
 
+_REGISTERED: dict[str, dict[str, Any]] = {}
+
+
+def register_model(model_id: str, entry: dict[str, Any]) -> None:
+    """Add a catalog entry at run time (plugin backends, tests); same fields as models.yaml."""
+    _REGISTERED[model_id] = entry
+    load_catalog.cache_clear()
+
+
 @cache
 def load_catalog() -> dict[str, Model]:
     text = resources.files(__package__).joinpath("models.yaml").read_text(encoding="utf-8")
     models: dict[str, Model] = {}
-    for model_id, entry in yaml.safe_load(text).items():
+    for model_id, entry in {**yaml.safe_load(text), **_REGISTERED}.items():
         pricing = entry.get("pricing", {})
         models[model_id] = Model(
             id=model_id,
