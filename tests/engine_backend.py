@@ -101,7 +101,10 @@ class CountingBackend:
         if remaining > 0:
             await asyncio.sleep(remaining)
         if self._fault("fail_task", job):
-            raise BackendError("the provider failed the task (refunded)", retryable=False, task_id=task_id)
+            raise BackendError("the provider failed the task (refunded)", retryable=False, task_id=task_id,
+                               task_over=True)
+        if self._fault("lose_contact", job):
+            raise BackendError("401 while polling", task_id=task_id)
         return TaskOutput(task_id, ())
 
     async def fetch(self, job: RenderJob, output: TaskOutput, dest: Path) -> None:

@@ -254,3 +254,15 @@ def test_sigkill_mid_run_then_rerun_completes_without_paying_twice(project):
     state = provider(project)
     assert state["submissions"] == 6 and set(state["by_shot"].values()) == {1}
     assert set(statuses(path).values()) == {"cached"}
+
+
+def test_losing_contact_while_waiting_keeps_the_task_for_the_next_run(project):
+    path = storyboard(project, '  - {id: s0, prompt: "@maya zero"}', settings=", lose_contact: [s0]")
+    first = run(path)
+    assert first.result.ids("failed") == ["s0"] and "will be resumed" in first.result.outcomes[0].error
+    assert [s.state for s in status(path, cache_dir=project.root / ".reelmake")] == ["in_flight"]
+    assert statuses(path) == {"s0": "in_flight"}
+    path.write_text(path.read_text().replace(", lose_contact: [s0]", ""))
+    # Changing backend settings does not change the render key, so the same task is resumed.
+    second = run(path)
+    assert second.result.ids("rendered") == ["s0"] and provider(project)["submissions"] == 1

@@ -130,7 +130,7 @@ class Cache:
         meta = {**meta, "key": key, "sha256": digest, "size_bytes": clip.stat().st_size}
         dest = self.clip_path(key)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(dest, suffix=".mp4") as tmp:
+        with atomic_path(dest, suffix=".mp4", sync_dir=False) as tmp:  # the metadata write syncs the dir
             shutil.move(str(clip), tmp)
         atomic_write_text(self.meta_path(key), json.dumps(meta, indent=2, sort_keys=True, default=str))
         return Entry(key, dest, meta)

@@ -69,6 +69,8 @@ class BackendError(ReelmakeError):
     ``retryable``: trying the same call again may succeed (rate limit, provider hiccup).
     ``ambiguous``: a paid task may exist although we got no id for it; never resubmit blindly.
     ``task_id``: the provider's id when one is known, so it can be resumed or reported.
+    ``task_over``: the provider says the task ended without output (failed, cancelled, gone), so
+    nothing is in flight or billed; without it, an error while waiting leaves the task to resume.
     """
 
     def __init__(
@@ -80,8 +82,10 @@ class BackendError(ReelmakeError):
         task_id: str | None = None,
         code: str | int | None = None,
         retry_after: float | None = None,
+        task_over: bool = False,
     ) -> None:
         super().__init__(message)
+        self.task_over = task_over
         self.retryable = retryable
         self.ambiguous = ambiguous
         self.task_id = task_id

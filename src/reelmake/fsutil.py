@@ -37,11 +37,12 @@ def _fsync_dir(directory: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(dest: Path, suffix: str = "") -> Iterator[Path]:
+def atomic_path(dest: Path, suffix: str = "", *, sync_dir: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside ``dest``; on success it is fsynced and renamed over ``dest``.
 
     Readers never see a half-written file: either the old content or the new one.
-    On failure the temporary file is removed and ``dest`` is untouched.
+    On failure the temporary file is removed and ``dest`` is untouched. ``sync_dir=False`` leaves
+    the directory fsync to a later write in the same directory (one fsync covers both renames).
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -55,7 +56,8 @@ def atomic_path(dest: Path, suffix: str = "") -> Iterator[Path]:
         # mkstemp creates 0600; outputs are ordinary files, so honour the umask like open() would.
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, dest)
-        _fsync_dir(dest.parent)
+        if sync_dir:
+            _fsync_dir(dest.parent)
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()

@@ -19,6 +19,9 @@ from .catalog import money_json
 from .errors import StoryboardError
 from .fsutil import atomic_write_text
 
+# libyaml when available: ~10x faster than pure Python on locks with thousands of shots.
+_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 HEADER = "# reelmake lock: what was rendered for each shot. Generated; commit it with the storyboard.\n"
 
 
@@ -31,6 +34,8 @@ class LockFile:
         self.path = Path(path)
         self.entries: dict[str, dict[str, Any]] = entries or {}
         self._mutex = threading.Lock()
+        self._dirty = False
+        self._writer: threading.Thread | None = None
 
     @classmethod
     def read(cls, path: Path) -> LockFile:
@@ -39,7 +44,7 @@ class LockFile:
         except FileNotFoundError:
             return cls(path)
         try:
-            data = yaml.safe_load(text) or {}
+            data = yaml.load(text, Loader=_Loader) or {}
         except yaml.YAMLError as exc:
             raise StoryboardError(f"{path}: the lock file is not valid YAML ({exc}); restore it from git or delete "
                                   "it (the cache still has the clips)") from exc
@@ -65,17 +70,45 @@ class LockFile:
             if old and old.get("key") == job.key and old.get("clip_sha256") == clip_sha256:
                 return  # unchanged: keep the timestamp, keep the diff quiet
             self.entries[job.shot_id] = self.entry_for(job, clip_sha256=clip_sha256, task_id=task_id)
-            self._write()
+        self._schedule_write()
 
     def retain(self, job_ids: Iterable[str]) -> None:
         """Drop entries of renders the storyboard no longer has."""
         keep = set(job_ids)
         with self._mutex:
-            if set(self.entries) - keep:
-                self.entries = {k: v for k, v in self.entries.items() if k in keep}
-                self._write()
+            if not set(self.entries) - keep:
+                return
+            self.entries = {k: v for k, v in self.entries.items() if k in keep}
+        self._schedule_write()
 
-    def _write(self) -> None:
-        body = yaml.safe_dump({"reelmake": 1, "shots": self.entries}, sort_keys=True, allow_unicode=True,
-                              default_flow_style=False, width=100)
-        atomic_write_text(self.path, HEADER + body)
+    def _schedule_write(self) -> None:
+        """Write in a background thread. Every record triggers a write that includes it; records
+        arriving during a write are coalesced into the next one (one file write per burst, not one
+        per shot, so a 1,000-shot run does not rewrite a growing file 1,000 times)."""
+        with self._mutex:
+            self._dirty = True
+            if self._writer is not None:
+                return
+            self._writer = threading.Thread(target=self._write_loop, name="reelmake-lock-writer", daemon=True)
+            self._writer.start()
+
+    def _write_loop(self) -> None:
+        while True:
+            with self._mutex:
+                if not self._dirty:
+                    self._writer = None
+                    return
+                self._dirty = False
+                snapshot = {"reelmake": 1, "shots": dict(self.entries)}
+            body = yaml.dump(snapshot, Dumper=_Dumper, sort_keys=True, allow_unicode=True,
+                             default_flow_style=False, width=100)
+            atomic_write_text(self.path, HEADER + body)
+
+    def flush(self) -> None:
+        """Wait until everything recorded so far is on disk."""
+        while True:
+            with self._mutex:
+                writer = self._writer
+            if writer is None:
+                return
+            writer.join()

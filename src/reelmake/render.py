@@ -15,6 +15,7 @@ import asyncio
 import random
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -135,7 +136,12 @@ class Orchestrator:
         self.states = self.journal.states()
         for backend in sorted({j.backend for j in jobs}):
             self._backend(backend).preflight([j for j in jobs if j.backend == backend])
-        limits = {b: asyncio.Semaphore(self._concurrency(b, jobs)) for b in {j.backend for j in jobs}}
+        concurrency = {b: self._concurrency(b, jobs) for b in {j.backend for j in jobs}}
+        limits = {b: asyncio.Semaphore(n) for b, n in concurrency.items()}
+        # Blocking steps (file locks, fsyncs, hashing, ffmpeg) run in threads; the default pool
+        # (cores + 4) would serialize them behind a few slow ones at high concurrency.
+        pool = ThreadPoolExecutor(max_workers=max(8, 2 * sum(concurrency.values())), thread_name_prefix="reelmake")
+        asyncio.get_running_loop().set_default_executor(pool)
         result = RunResult()
         for group in by_key.values():
             for job in group:
@@ -159,21 +165,20 @@ class Orchestrator:
     async def _guarded(self, group: list[RenderJob], limit: asyncio.Semaphore) -> Outcome:
         job = group[0]
         ids = [j.shot_id for j in group]
-        async with limit:
-            lock = self.cache.lock(job.key)
-            await asyncio.to_thread(lock.acquire)
-            try:
-                entry = self.cache.get(job.key, verify=True)
-                if entry is not None:  # another process (or storyboard) rendered it meanwhile
-                    outcome = Outcome(job.key, ids, "cached", sha256=entry.sha256)
-                else:
-                    outcome = await self._render(job, ids)
-            except BackendUnavailable as exc:
-                outcome = Outcome(job.key, ids, "failed", str(exc))
-            except BackendError as exc:
-                outcome = Outcome(job.key, ids, "failed", str(exc), task_id=exc.task_id)
-            finally:
-                await asyncio.to_thread(lock.release)
+        lock = self.cache.lock(job.key)
+        await asyncio.to_thread(lock.acquire)
+        try:
+            entry = await asyncio.to_thread(self.cache.get, job.key, verify=True)
+            if entry is not None:  # another process (or storyboard) rendered it meanwhile
+                outcome = Outcome(job.key, ids, "cached", sha256=entry.sha256)
+            else:
+                outcome = await self._render(job, ids, limit)
+        except BackendUnavailable as exc:
+            outcome = Outcome(job.key, ids, "failed", str(exc))
+        except BackendError as exc:
+            outcome = Outcome(job.key, ids, "failed", str(exc), task_id=exc.task_id)
+        finally:
+            await asyncio.to_thread(lock.release)
         state = {"rendered": "done"}.get(outcome.status, outcome.status)
         for job_id in ids:
             self.on_event(job_id, state, outcome.error or "")
@@ -182,11 +187,12 @@ class Orchestrator:
                 self.on_rendered(member, outcome)
         return outcome
 
-    async def _render(self, job: RenderJob, ids: list[str]) -> Outcome:
+    async def _render(self, job: RenderJob, ids: list[str], limit: asyncio.Semaphore) -> Outcome:
         backend = self._backend(job.backend)
         if not backend.remote:
-            return await self._render_local(job, ids, backend)
-        return await self._render_remote(job, ids, backend)
+            async with limit:
+                return await self._render_local(job, ids, backend)
+        return await self._render_remote(job, ids, backend, limit)
 
     def _status(self, job: RenderJob) -> Callable[[str, str], None]:
         return lambda state, detail: self.on_event(job.shot_id, state, detail)
@@ -219,7 +225,21 @@ class Orchestrator:
         return float(configured) if configured else (1800.0 if remote else None)
 
     # -- remote backends: paid, journaled
-    async def _render_remote(self, job: RenderJob, ids: list[str], backend: Any) -> Outcome:
+    async def _render_remote(self, job: RenderJob, ids: list[str], backend: Any,
+                             limit: asyncio.Semaphore) -> Outcome:
+        # The slot counts tasks running at the provider (its concurrency limit), so it is held from
+        # submit (or resume) until the task finishes; downloading happens outside it.
+        async with limit:
+            result = await self._run_task(job, ids, backend)
+        if isinstance(result, Outcome):
+            return result
+        task_id, output, spent = result
+        sha = await self._fetch(job, backend, output)
+        await self.journal.arecord("done", job.key, task_id=task_id, durable=False)
+        return Outcome(job.key, ids, "rendered", spent=spent, task_id=task_id, sha256=sha)
+
+    async def _run_task(self, job: RenderJob, ids: list[str], backend: Any) -> Outcome | tuple[str, Any, Decimal]:
+        """Submit (or resume, or reconcile) and wait: the finished task's id and output, or an Outcome."""
         state = self.states.get(job.key)
         task_id = state.task_id if state and state.status == "submitted" else None
         spent = Decimal(0)
@@ -231,7 +251,7 @@ class Orchestrator:
                         f"an earlier submit of {job.shot_id} may have created a paid task that reelmake cannot "
                         f"find in the provider's history; check the provider dashboard, then rerun with "
                         f"--resubmit {job.shot_id} to submit it again"))
-                self.journal.record("abandoned", job.key, job=job.shot_id)
+                await self.journal.arecord("abandoned", job.key, job=job.shot_id)
         for attempt in range(self.options.attempts):
             if task_id is None:
                 if not self.budget.reserve(job.cost):
@@ -249,7 +269,12 @@ class Orchestrator:
                                                         f"{self._timeout(job, remote=True):g} s; rerun to resume it",
                                spent=spent, task_id=task_id)
             except BackendError as exc:
-                self.journal.record("failed", job.key, task_id=task_id, error=str(exc), retryable=exc.retryable)
+                if not exc.task_over:
+                    # The task may still run and bill: keep it journaled as submitted so the next run
+                    # resumes it rather than paying for a new one.
+                    return Outcome(job.key, ids, "failed", f"{exc}; task {task_id} is kept and will be resumed "
+                                                           "by the next run", spent=spent, task_id=task_id)
+                await self.journal.arecord("failed", job.key, task_id=task_id, error=str(exc), retryable=exc.retryable)
                 if spent:
                     self.budget.release(job.cost, committed=True)
                     spent -= job.cost
@@ -258,29 +283,27 @@ class Orchestrator:
                 task_id = None
                 await asyncio.sleep(_delay(self.options, attempt, exc.retry_after))
                 continue
-            sha = await self._fetch(job, backend, output)
-            self.journal.record("done", job.key, task_id=task_id)
-            return Outcome(job.key, ids, "rendered", spent=spent, task_id=task_id, sha256=sha)
+            return task_id, output, spent
         raise AssertionError("unreachable")
 
     async def _reconcile(self, job: RenderJob, backend: Any, since: float) -> str | None:
         found = await backend.reconcile(job, since - 120)  # clock skew margin
         if found:
-            self.journal.record("submitted", job.key, task_id=found, reconciled=True)
+            await self.journal.arecord("submitted", job.key, task_id=found, reconciled=True)
         return found
 
     async def _submit(self, job: RenderJob, backend: Any, ids: list[str]) -> str | Outcome:
         """Submit with the journal around it; retry only when the task provably does not exist."""
         for attempt in range(self.options.attempts):
-            self.journal.record("intent", job.key, job=job.shot_id, backend=job.backend, model=job.model)
+            await self.journal.arecord("intent", job.key, job=job.shot_id, backend=job.backend, model=job.model)
             try:
                 task_id = await backend.submit(job)
             except asyncio.CancelledError:
-                self.journal.record("ambiguous", job.key, error="interrupted while submitting")
+                await self.journal.arecord("ambiguous", job.key, error="interrupted while submitting")
                 raise
             except BackendError as exc:
                 if exc.ambiguous:
-                    self.journal.record("ambiguous", job.key, error=str(exc))
+                    await self.journal.arecord("ambiguous", job.key, error=str(exc))
                     found = await self._reconcile(job, backend, time.time())
                     if found:
                         self.budget.commit(job.cost)
@@ -289,13 +312,13 @@ class Orchestrator:
                     return Outcome(job.key, ids, "ambiguous", f"{exc}; the task may exist and be billed. reelmake "
                                    f"will look for it in the provider's history on the next run; to submit again "
                                    f"anyway, rerun with --resubmit {job.shot_id}", spent=job.cost)
-                self.journal.record("failed", job.key, error=str(exc), retryable=exc.retryable, stage="submit")
+                await self.journal.arecord("failed", job.key, error=str(exc), retryable=exc.retryable, stage="submit")
                 if not exc.retryable or attempt + 1 == self.options.attempts:
                     self.budget.release(job.cost, committed=False)
                     return Outcome(job.key, ids, "failed", str(exc))
                 await asyncio.sleep(_delay(self.options, attempt, exc.retry_after))
                 continue
-            self.journal.record("submitted", job.key, task_id=task_id, job=job.shot_id)
+            await self.journal.arecord("submitted", job.key, task_id=task_id, job=job.shot_id)
             self.budget.commit(job.cost)
             self.on_event(job.shot_id, "submitted", task_id)
             return task_id

@@ -117,11 +117,14 @@ async def render_async(project: Project, plan_: Plan, options: RenderOptions, *,
     # Shots that were cached before this run still belong in the lock (rendered elsewhere, or by a teammate).
     for row in plan_.rows:
         if row.status == "cached" and row.job is not None:
+            if project.lock.entries.get(row.id, {}).get("key") == row.key:
+                continue  # already recorded: nothing to read or write
             entry = project.cache.get(row.key)
             if entry is not None:
                 project.lock.record(row.job, clip_sha256=entry.sha256, task_id=entry.meta.get("task_id"))
     if not only:
         project.lock.retain(current)
+    project.lock.flush()
     return result
 
 
