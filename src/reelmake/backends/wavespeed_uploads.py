@@ -1,0 +1,152 @@
+"""Reference files to WaveSpeed URLs: upload once per content hash, remember the URL until it expires.
+
+WaveSpeed only takes URLs and deletes uploads after 7 days, and uploads are quota-limited, so each
+distinct file is uploaded at most once per base URL while its URL is fresh: across shots (a per-hash
+lock serialises concurrent shots that share a file), storyboards and runs (one small JSON per hash
+under ``cache_dir/uploads``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import mimetypes
+import time
+from hashlib import sha256
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ..errors import BackendError
+from ..fsutil import atomic_write_text
+from .base import InputFile
+from .wavespeed_http import Api, check_url, decode
+
+log = logging.getLogger("reelmake.backends.wavespeed")
+
+PROVIDER_TTL = 7 * 24 * 3600.0
+# Forget a URL well before the provider deletes the file: a render that takes hours must still find it.
+SAFETY_MARGIN = 6 * 3600.0
+
+
+class UploadCache:
+    """``<sha256>-<base url tag>.json`` files holding ``{"url", "uploaded_at", "expires_at"}``."""
+
+    def __init__(self, directory: Path | None, base_url: str) -> None:
+        self.directory = directory
+        self._tag = sha256(base_url.encode()).hexdigest()[:12]
+        self._memory: dict[str, dict[str, Any]] = {}
+
+    def _path(self, digest: str) -> Path | None:
+        return self.directory / f"{digest}-{self._tag}.json" if self.directory else None
+
+    def get(self, digest: str, now: float | None = None) -> str | None:
+        now = time.time() if now is None else now
+        entry = self._memory.get(digest)
+        path = self._path(digest)
+        if entry is None and path is not None and path.exists():
+            try:
+                entry = json.loads(path.read_text())
+            except (OSError, ValueError):
+                entry = None  # a damaged entry only costs one upload
+        if entry and float(entry.get("expires_at", 0)) > now and isinstance(entry.get("url"), str):
+            self._memory[digest] = entry
+            return entry["url"]
+        return None
+
+    def put(self, digest: str, url: str, uploaded_at: float) -> None:
+        expires_at = uploaded_at + PROVIDER_TTL - SAFETY_MARGIN
+        entry = {"sha256": digest, "url": url, "uploaded_at": uploaded_at, "expires_at": expires_at}
+        self._memory[digest] = entry
+        path = self._path(digest)
+        if path is not None:
+            atomic_write_text(path, json.dumps(entry, indent=1) + "\n")
+
+    def forget(self, digest: str) -> None:
+        self._memory.pop(digest, None)
+        path = self._path(digest)
+        if path is not None:
+            path.unlink(missing_ok=True)
+
+
+class Uploader:
+    """Turns :class:`InputFile` objects into provider URLs, uploading when the cache has none."""
+
+    def __init__(self, api: Api, cache: UploadCache) -> None:
+        self.api = api
+        self.cache = cache
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._ticket_route = True  # False once the provider says the SDK 2.x route does not exist
+
+    async def url_for(self, file: InputFile) -> str:
+        lock = self._locks.setdefault(file.sha256, asyncio.Lock())
+        async with lock:
+            url = self.cache.get(file.sha256)
+            if url is not None:
+                return url
+            try:
+                data = await asyncio.to_thread(file.path.read_bytes)
+            except OSError as exc:
+                raise BackendError(f"cannot read reference file {file.path} ({file.name}): {exc.strerror}") from None
+            if sha256(data).hexdigest() != file.sha256:
+                raise BackendError(
+                    f"reference file {file.path} ({file.name}) changed since the plan was made; run again to re-plan."
+                )
+            started = time.time()
+            url = await self._upload(file, data)
+            self.cache.put(file.sha256, url, started)
+            log.info("uploaded %s (%s, %d bytes) -> %s", file.path.name, file.name, len(data), url)
+            return url
+
+    async def _upload(self, file: InputFile, data: bytes) -> str:
+        filename = file.path.name
+        content_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+        what = f"upload of {filename} ({file.name})"
+        if self._ticket_route:
+            try:
+                announce = {"filename": filename, "size": len(data), "content_type": content_type}
+                ticket = await self.api.call("POST", "/api/v3/media/uploads", what=what, json=announce)
+            except BackendError as exc:
+                if exc.code not in (404, 405):
+                    raise
+                log.info("WaveSpeed has no /api/v3/media/uploads here; using the binary upload route")
+                self._ticket_route = False
+            else:
+                return await self._put(what, ticket, data)
+        result = await self.api.call(
+            "POST", "/api/v3/media/upload/binary", what=what, files={"file": (filename, data, content_type)}
+        )
+        return _download_url(what, result)
+
+    async def _put(self, what: str, ticket: Any, data: bytes) -> str:
+        upload = ticket.get("upload") if isinstance(ticket, dict) else None
+        if not isinstance(upload, dict) or str(upload.get("method", "")).upper() != "PUT" or not upload.get("url"):
+            raise BackendError(f"{what}: WaveSpeed returned an upload ticket reelmake does not understand: {ticket!r}")
+        url = check_url(str(upload["url"]), "upload URL from WaveSpeed")
+        headers = {str(k): str(v) for k, v in (upload.get("headers") or {}).items()}
+        # A pre-signed storage URL: exactly the headers it names, and never our Authorization.
+        delay = 0.5
+        for attempt in range(1, 4):
+            try:
+                response = await self.api.client.put(url, content=data, headers=headers, timeout=self.api.timeout)
+            except httpx.TransportError as exc:
+                failure = f"{type(exc).__name__}: {exc}"
+            else:
+                if 200 <= response.status_code < 300:
+                    return _download_url(what, ticket)
+                failure = f"HTTP {response.status_code}: {decode(response).message}"
+                if response.status_code < 500 and response.status_code != 429:
+                    raise BackendError(f"{what}: the storage server refused the file ({failure}).")
+            log.info("%s: PUT attempt %d failed (%s)", what, attempt, failure)
+            await asyncio.sleep(delay)
+            delay *= 2
+        raise BackendError(f"{what}: the storage server did not take the file ({failure}).", retryable=True)
+
+
+def _download_url(what: str, data: Any) -> str:
+    url = data.get("download_url") if isinstance(data, dict) else None
+    if not isinstance(url, str) or not url:
+        raise BackendError(f"{what}: WaveSpeed's answer has no download_url: {data!r}", retryable=True)
+    return check_url(url, "download URL from WaveSpeed")
