@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .backends.base import InputFile, RenderJob, file_ref
+from .backends.local_wan_settings import num_frames_for as frames_for  # torch-free
 from .catalog import Model, get_model, price, pricing_mode
 from .mentions import find_mentions, substitute
 from .model import Shot, Storyboard
@@ -170,18 +171,13 @@ def default_seed(shot_id: str) -> int:
     return int(hashlib.sha256(shot_id.encode()).hexdigest()[:8], 16) % (2**31)
 
 
-def frames_for(duration: float, fps: int) -> int:
-    """The 4k+1 frame count nearest to duration × fps (Wan's VAE works in groups of 4 frames)."""
-    return 4 * max(1, round((duration * fps - 1) / 4)) + 1
-
-
 def _wan(sb: Storyboard, shot: Shot, model: Model, aspect: str, files: _Files) -> dict[str, Any]:
     settings = sb.backends.get("local", {})
     images, _ = _images(sb, shot, files)
     size = settings.get("sizes", {}).get(aspect)
     width, height = (int(v) for v in size.split("x")) if size else (model.size_for(aspect) or (832, 480))
     fps = int(settings.get("fps", model.limit("fps", default=16)))
-    return {
+    request = {
         "prompt": compile_prompt(sb, shot, shot.prompt, model.compiler),
         "negative_prompt": "",
         "reference_images": images,
@@ -194,9 +190,12 @@ def _wan(sb: Storyboard, shot: Shot, model: Model, aspect: str, files: _Files) -
         "guidance_scale": float(settings.get("guidance_scale", model.limit("guidance_scale", default=5.0))),
         "flow_shift": float(settings.get("flow_shift", model.limit("flow_shift", default=3.0))),
         "seed": shot.seed if shot.seed is not None else default_seed(shot.id),
+        # As written in the storyboard (a hub id or a path relative to it), so keys match across machines.
         "model": settings.get("model_path", model.endpoint),
-        "dtype": settings.get("dtype", "bfloat16"),
     }
+    if "dtype" in settings:  # unset: bfloat16 on GPU, float32 on CPU, chosen by the backend
+        request["dtype"] = settings["dtype"]
+    return request
 
 
 COMPILERS = {"kling-o3": _kling, "animatic": _animatic, "wan-vace": _wan}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterator
 
 from .backends import known_backends
@@ -196,15 +195,11 @@ def _check_deliverables(report: _Report) -> None:
 
 
 def _check_backend_settings(report: _Report) -> None:
-    used = {shot.backend for shot in report.sb.shots}
-    for name in sorted(used):
-        settings = report.sb.backends.get(name, {})
-        module_name = {"local": "reelmake.backends.local_wan"}.get(name)
-        if module_name is None:
-            continue
-        try:
-            checker = getattr(importlib.import_module(module_name), "check_settings", None)
-        except ImportError:
-            checker = None
-        for message in checker(settings) if checker else []:
-            report.add(("backends", name), f"backend {name!r}: {message}")
+    """Backends with settings of their own check them here, without importing heavy libraries."""
+    if any(shot.backend == "local" for shot in report.sb.shots):
+        from .backends.local_wan_settings import settings_problems  # torch-free
+
+        settings = report.sb.backends.get("local", {})
+        for key, message in settings_problems(settings, base_dir=report.sb.directory):
+            path = ("backends", "local", *([key.split(".")[0]] if key else []))
+            report.add(path, f"backend 'local': {message}")
