@@ -89,26 +89,38 @@ def main(verbose: int) -> None:
     logging.basicConfig(level=level, format="reelmake: %(message)s", stream=sys.stderr)
 
 
+def _problems(path: Path, backend: str | None, *, check_media: bool) -> list:
+    """Every problem of a storyboard or a campaign file (all variants)."""
+    from .campaign import is_campaign_file, load_campaign
+    from .errors import Problem
+
+    if is_campaign_file(path):
+        try:
+            campaign = load_campaign(path, backend=backend, check_media=check_media)
+        except ValidationError as exc:
+            return exc.problems
+        return list(campaign.warnings)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return [Problem(display_name(path), 1, 1, "", f"cannot read: {exc}")]
+    return parse(text, path, backend=backend, check_media=check_media)[1]
+
+
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @backend_option
 @json_option
 @click.option("--no-media", is_flag=True, help="Skip probing reference media with ffprobe.")
 def validate(paths: tuple[str, ...], backend: str | None, as_json: bool, no_media: bool) -> None:
-    """Check storyboards: every error and warning at once, as FILE:LINE:COL: error: PATH: message.
+    """Check storyboards and campaigns: every error and warning at once, as
+    FILE:LINE:COL: error: PATH: message.
 
     Exit 0 when valid, 1 when any storyboard has an error."""
     errors, warnings = [], []
     for raw in paths:
         path = Path(raw)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            from .errors import Problem
-
-            errors.append(Problem(display_name(path), 1, 1, "", f"cannot read: {exc}"))
-            continue
-        _, problems = parse(text, path, backend=backend, check_media=not no_media)
+        problems = _problems(path, backend, check_media=not no_media)
         errors += [p for p in problems if p.severity == "error"]
         warnings += [p for p in problems if p.severity == "warning"]
     if as_json:
@@ -125,27 +137,48 @@ def validate(paths: tuple[str, ...], backend: str | None, as_json: bool, no_medi
     sys.exit(EXIT_FAIL if errors else EXIT_OK)
 
 
+variant_option = click.option("--variant", "variants", multiple=True, metavar="ID",
+                              help="Campaigns: only these variants (repeatable; patterns like 'de-*').")
+
+
 @main.command()
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @backend_option
 @cache_option
 @json_option
+@variant_option
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text",
+              help="text (default), json (same as --json), or markdown for a pull-request comment.")
 @click.option("--check", is_flag=True, help="Exit 2 when renders are pending (for CI).")
 @click.option("--force", metavar="ID,…", help="Plan these shots as changed, to render them again.")
-def plan(path: str, backend: str | None, cache_dir: str | None, as_json: bool, check: bool, force: str | None) -> None:
+def plan(path: str, backend: str | None, cache_dir: str | None, as_json: bool, variants: tuple[str, ...],
+         fmt: str, check: bool, force: str | None) -> None:
     """Show what a render would do: + new, ~ changed (and why), = cached, ! in flight, - removed,
-    with this run's cost, the from-scratch cost and the budget verdict.
+    with this run's cost, the from-scratch cost and the budget verdict. Works on campaigns too.
 
-    Exit 0; 1 on error; with --check, 2 when renders are pending."""
-    from .workflow import plan as make_plan
+    Exit 0; 1 on error or over budget; with --check, 2 when renders are pending."""
+    from .campaign import is_campaign_file
 
-    result = make_plan(path, backend=backend, cache_dir=cache_dir, force=_ids(force))
-    if as_json:
-        _emit_json(result.to_json())
+    fmt = "json" if as_json else fmt
+    if is_campaign_file(path):
+        from .campaign_workflow import plan as plan_campaign
+
+        result = plan_campaign(path, backend=backend, cache_dir=cache_dir, variants=list(variants) or None,
+                               force=_ids(force))
+        warnings, text = result.campaign.warnings, "\n".join(result.text_lines())
     else:
-        for warning in result.storyboard.warnings:
+        from .workflow import plan as make_plan
+
+        result = make_plan(path, backend=backend, cache_dir=cache_dir, force=_ids(force))
+        warnings, text = result.storyboard.warnings, "\n".join(present.plan_lines(result))
+    if fmt == "json":
+        _emit_json(result.to_json())
+    elif fmt == "markdown":
+        click.echo(result.to_markdown() if hasattr(result, "to_markdown") else present.plan_markdown(result))
+    else:
+        for warning in warnings:
             click.echo(click.style(warning.format(), fg="yellow"), err=True)
-        click.echo("\n".join(present.plan_lines(result)))
+        click.echo(text)
     if not result.within_budget:
         sys.exit(EXIT_FAIL)
     sys.exit(EXIT_PENDING if check and result.pending else EXIT_OK)
@@ -167,44 +200,77 @@ def _confirm_spend(amount: Decimal, yes: bool, max_cost: Decimal | None) -> None
 @backend_option
 @cache_option
 @json_option
+@variant_option
 @click.option("--jobs", "-j", type=click.IntRange(min=1), help="Renders at once per backend.")
 @click.option("--max-cost", callback=_usd, metavar="USD", help="Hard cap on what this run submits.")
 @click.option("--only", metavar="ID,…", help="Render only these shots.")
 @click.option("--force", metavar="ID,…", help="Render these shots again even if cached.")
 @click.option("--resubmit", metavar="ID,…", help="Submit again shots whose earlier submit is ambiguous.")
+@click.option("--price-check", is_flag=True, help="Ask the provider for each new shot's price first; stop if it "
+                                                  "differs from the catalog by more than a cent.")
 @click.option("--no-cut", is_flag=True, help="Render clips only; do not cut deliverables.")
 @click.option("--out", type=click.Path(file_okay=False), help="Deliverables folder (default out/<stem>/).")
 @click.option("--timeout", type=float, metavar="SECONDS", help="Per-shot time limit.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before spending money.")
-def render(path: str, backend: str | None, cache_dir: str | None, as_json: bool, jobs: int | None,
-           max_cost: Decimal | None, only: str | None, force: str | None, resubmit: str | None, no_cut: bool,
-           out: str | None, timeout: float | None, yes: bool) -> None:
-    """Render what the plan says, in parallel, then cut every deliverable.
+def render(path: str, backend: str | None, cache_dir: str | None, as_json: bool, variants: tuple[str, ...],
+           jobs: int | None, max_cost: Decimal | None, only: str | None, force: str | None, resubmit: str | None,
+           price_check: bool, no_cut: bool, out: str | None, timeout: float | None, yes: bool) -> None:
+    """Render what the plan says, in parallel, then cut every deliverable (every variant of a campaign,
+    rendering shots they share once).
 
     Exit 0 when everything rendered and cut, 1 when anything failed, 130 when interrupted
     (submitted tasks are resumed by the next run)."""
     import asyncio
 
-    from .workflow import Project, RenderSummary, cut_project, effective_cap, render_async, select_jobs
+    from . import workflow
+    from .campaign import is_campaign_file
 
-    project = Project.open(path, backend=backend, cache_dir=cache_dir)
-    the_plan = project.plan(_ids(force))
-    for warning in project.storyboard.warnings:
+    if is_campaign_file(path):
+        from . import campaign_workflow as flow
+
+        project = flow.CampaignProject.open(path, backend=backend, cache_dir=cache_dir,
+                                            variants=list(variants) or None)
+        the_plan = project.plan(_ids(force))
+        warnings, budget_of, settings = project.campaign.warnings, project.campaign, flow._backend_settings(
+            project.campaign)
+    else:
+        flow = workflow
+        project = workflow.Project.open(path, backend=backend, cache_dir=cache_dir)
+        the_plan = project.plan(_ids(force))
+        warnings, budget_of, settings = (project.storyboard.warnings, project.storyboard,
+                                         workflow.runtime_settings(project.storyboard))
+    for warning in warnings:
         click.echo(click.style(warning.format(), fg="yellow"), err=True)
-    chosen = select_jobs(the_plan, _ids(only))
-    cost = sum((j.cost for j in chosen if j.key not in {r.key for r in the_plan.in_flight}), Decimal(0))
-    _confirm_spend(cost, yes, max_cost)
-    options = RenderOptions(jobs=jobs, max_cost=effective_cap(project.storyboard, max_cost),
+    chosen = flow.select_jobs(the_plan, _ids(only))
+    in_flight = {j.key for j in chosen if _in_flight(the_plan, j.key)}
+    fresh = list({j.key: j for j in chosen if j.key not in in_flight}.values())  # shared keys are paid once
+    _confirm_spend(sum((j.cost for j in fresh), Decimal(0)), yes, max_cost)
+    if price_check:
+        mismatches = asyncio.run(workflow.price_check(fresh, settings, project.cache.root))
+        if mismatches:
+            raise ReelmakeError("the provider's prices differ from the catalog; nothing was submitted:\n  "
+                                + "\n  ".join(mismatches) + "\nupdate the catalog (or report it) before rendering")
+    options = RenderOptions(jobs=jobs, max_cost=flow.effective_cap(budget_of, max_cost),
                             resubmit=frozenset(_ids(resubmit)), timeout=timeout)
     progress = present.Progress([j.shot_id for j in chosen], live=present.is_terminal() and not as_json,
                                 quiet=as_json)
     with progress:
-        result = asyncio.run(render_async(project, the_plan, options, only=_ids(only), on_event=progress))
-    summary = RenderSummary(the_plan, result)
-    if not no_cut:
-        cut_project(project, summary, out=out)
+        result = asyncio.run(flow.render_async(project, the_plan, options, only=_ids(only), on_event=progress))
+    if flow is workflow:
+        summary = workflow.RenderSummary(the_plan, result)
+        if not no_cut and not result.interrupted:
+            workflow.cut_project(project, summary, out=out)
+    else:
+        summary = flow.CampaignRenderSummary(the_plan, result)
+        if not no_cut and not result.interrupted:
+            flow.cut_campaign(project, summary, out=out)
     _report_render(summary, as_json)
-    sys.exit(EXIT_OK if summary.ok else EXIT_FAIL)
+    sys.exit(EXIT_INTERRUPTED if result.interrupted else EXIT_OK if summary.ok else EXIT_FAIL)
+
+
+def _in_flight(the_plan, key: str) -> bool:
+    rows = [r for vp in the_plan.variants for r in vp.plan.rows] if hasattr(the_plan, "variants") else the_plan.rows
+    return any(r.key == key and r.status == "in_flight" for r in rows)
 
 
 def _report_render(summary, as_json: bool) -> None:
@@ -214,14 +280,18 @@ def _report_render(summary, as_json: bool) -> None:
         return
     for failure in data["failed"]:
         click.echo(click.style(f"{failure['status']}: {failure['id']}: {failure['error']}", fg="red"), err=True)
-    for name, error in summary.cut_errors.items():
-        click.echo(click.style(f"cut {name}: {error}", fg="red"), err=True)
+    per_variant = getattr(summary, "variants", None)
+    summaries = per_variant.items() if per_variant is not None else [("", summary)]
+    for prefix, one in summaries:
+        for name, error in one.cut_errors.items():
+            click.echo(click.style(f"cut {prefix + '/' if prefix else ''}{name}: {error}", fg="red"), err=True)
     click.echo(f"rendered {len(data['rendered'])}, cached {len(data['cached'])}, failed {len(data['failed'])}; "
                f"spent {money(summary.result.spent)}")
-    for name, path in summary.outputs.items():
-        loudness = summary.loudness.get(name)
-        level = f"  ({loudness:.1f} LUFS)" if loudness is not None else ""
-        click.echo(f"  {name}: {display_name(Path(path))}{level}")
+    for prefix, one in summaries:
+        for name, path in one.outputs.items():
+            loudness = one.loudness.get(name)
+            level = f"  ({loudness:.1f} LUFS)" if loudness is not None else ""
+            click.echo(f"  {prefix + '/' if prefix else ''}{name}: {display_name(Path(path))}{level}")
 
 
 @main.command()
@@ -236,12 +306,24 @@ def _report_render(summary, as_json: bool) -> None:
 def cut(path: str, backend: str | None, cache_dir: str | None, as_json: bool, deliverable: str | None,
         partial: bool, draft: bool, out: str | None) -> None:
     """Stitch deliverables from rendered clips only (never renders). Exit 0, or 1 on failure."""
-    from .workflow import cut as do_cut
+    from .campaign import is_campaign_file
 
-    summary = do_cut(path, backend=backend, cache_dir=cache_dir, out=out, deliverable=deliverable,
-                     partial=partial, draft=draft)
+    if is_campaign_file(path):
+        from .campaign_workflow import CampaignProject, CampaignRenderSummary, cut_campaign
+        from .render import RunResult
+
+        project = CampaignProject.open(path, backend=backend, cache_dir=cache_dir)
+        summary = cut_campaign(project, CampaignRenderSummary(project.plan(), RunResult()), out=out,
+                               deliverable=deliverable, partial=partial, draft=draft)
+        failed = any(s.cut_errors for s in summary.variants.values())
+    else:
+        from .workflow import cut as do_cut
+
+        summary = do_cut(path, backend=backend, cache_dir=cache_dir, out=out, deliverable=deliverable,
+                         partial=partial, draft=draft)
+        failed = bool(summary.cut_errors)
     _report_render(summary, as_json)
-    sys.exit(EXIT_OK if not summary.cut_errors else EXIT_FAIL)
+    sys.exit(EXIT_FAIL if failed else EXIT_OK)
 
 
 @main.command()
@@ -272,6 +354,19 @@ def status(path: str, backend: str | None, cache_dir: str | None, as_json: bool)
     counts = {s: sum(1 for r in rows if r.state == s) for s in ("rendered", "in_flight", "ambiguous", "pending",
                                                                  "failed")}
     click.echo(", ".join(f"{n} {s.replace('_', ' ')}" for s, n in counts.items() if n))
+
+
+@main.command()
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--variant", metavar="ID", help="The variant to print; without it, list the variant ids.")
+def expand(path: str, variant: str | None) -> None:
+    """Print the storyboard a campaign template renders for one variant (to see what it produced)."""
+    from .campaign import expand_command, variant_ids
+
+    if variant is None:
+        click.echo("\n".join(variant_ids(path)))
+    else:
+        click.echo(expand_command(path, variant), nl=False)
 
 
 @main.command()

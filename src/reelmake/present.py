@@ -126,3 +126,21 @@ class Progress:
 
 def is_terminal() -> bool:
     return sys.stderr.isatty()
+
+
+def plan_markdown(plan: Plan) -> str:
+    """The plan as a pull-request comment: what changes, why, and what it costs."""
+    sb = plan.storyboard
+    lines = [f"### reelmake plan: {sb.title}", "", "| | shot | model | duration | mode | cost | why |",
+             "|---|---|---|---|---|---|---|"]
+    for row in (*plan.rows, *plan.removed):
+        symbol = SYMBOLS[row.status][0]
+        why = {"changed": ", ".join(row.changed), "in_flight": f"in flight (task {row.task_id})"}.get(row.status,
+                                                                                                      row.status)
+        if row.status == "removed":
+            lines.append(f"| `{symbol}` | {row.id} | | | | | removed |")
+        else:
+            lines.append(f"| `{symbol}` | {row.id} | {row.model} | {row.duration:g} s | {row.mode} | "
+                         f"{money(row.cost)} | {why} |")
+    lines += ["", click.unstyle(summary_line(plan))]
+    return "\n".join(lines)

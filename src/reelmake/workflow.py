@@ -87,6 +87,41 @@ class RenderSummary:
         }
 
 
+def runtime_settings(sb: Storyboard) -> dict[str, dict]:
+    """The storyboard's backend settings as a backend needs them at run time: paths made absolute
+    (relative to the storyboard). Render keys use the settings as written, so they stay portable."""
+    settings = {name: dict(values) for name, values in sb.backends.items()}
+    local = settings.get("local", {})
+    if isinstance(local.get("model_path"), str):
+        from .backends.local_wan_settings import looks_like_local_path, resolve_local_path
+
+        if looks_like_local_path(local["model_path"], sb.directory):
+            local["model_path"] = str(resolve_local_path(local["model_path"], sb.directory))
+    return settings
+
+
+async def price_check(jobs: list[RenderJob], settings: dict[str, dict], cache_root: Path) -> list[str]:
+    """Ask each remote backend that can quote a price for every job; the mismatches over a cent."""
+    from .backends import create_backend
+    from .catalog import money
+
+    problems = []
+    for name in sorted({j.backend for j in jobs}):
+        backend = create_backend(name, {**settings.get(name, {}), "cache_dir": cache_root})
+        try:
+            if not getattr(backend, "remote", False) or not hasattr(backend, "price"):
+                continue
+            backend.preflight([j for j in jobs if j.backend == name])
+            for job in (j for j in jobs if j.backend == name):
+                quoted = await backend.price(job)
+                if abs(quoted - job.cost) > Decimal("0.01"):
+                    problems.append(f"{job.shot_id}: {name} quotes {money(quoted)}, the catalog says "
+                                    f"{money(job.cost)} ({job.model}, {job.mode}, {job.duration:g} s)")
+        finally:
+            await backend.aclose()
+    return problems
+
+
 def select_jobs(plan_: Plan, only: Iterable[str] = ()) -> list[RenderJob]:
     """The jobs this run submits: the plan's new, changed and in-flight rows, limited by --only."""
     only = set(only)
@@ -112,7 +147,7 @@ async def render_async(project: Project, plan_: Plan, options: RenderOptions, *,
             project.lock.record(job, clip_sha256=entry.sha256, task_id=outcome.task_id or entry.meta.get("task_id"))
 
     orchestrator = Orchestrator(project.cache, project.journal, options, on_event or (lambda *a: None),
-                                project.storyboard.backends, rendered)
+                                runtime_settings(project.storyboard), rendered)
     result = await orchestrator.run(jobs)
     # Shots that were cached before this run still belong in the lock (rendered elsewhere, or by a teammate).
     for row in plan_.rows:
