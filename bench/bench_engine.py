@@ -89,7 +89,7 @@ def make_clip(root: Path) -> Path:
 
 
 def bench_overhead(root: Path, shots: int, concurrency: int, latency: float) -> dict:
-    from reelmake.render import RenderOptions
+    from reelmake.orchestrator import RenderOptions
     from reelmake.workflow import render
 
     path = write_storyboard(root / "overhead", shots)

@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from reelmake.cli import main
-from reelmake.render import RenderOptions
+from reelmake.orchestrator import RenderOptions
 from reelmake.workflow import Project, plan, render, status
 from tests.engine_backend import install, submissions
 
@@ -266,3 +266,42 @@ def test_losing_contact_while_waiting_keeps_the_task_for_the_next_run(project):
     # Changing backend settings does not change the render key, so the same task is resumed.
     second = run(path)
     assert second.result.ids("rendered") == ["s0"] and provider(project)["submissions"] == 1
+
+
+def _cli(path, project, *extra):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    command = [sys.executable, "-m", "tests.engine_cli", "render", str(path), "--yes", "--no-cut",
+               "--cache-dir", str(project.root / ".reelmake"), *extra]
+    return command, env
+
+
+def test_ctrl_c_keeps_submitted_tasks_exits_130_and_the_next_run_resumes(project):
+    shots = "\n".join(f'  - {{id: c{i}, prompt: "@maya interrupt {i}"}}' for i in range(6))
+    path = storyboard(project, shots, latency=2.0)
+    command, env = _cli(path, project, "--jobs", "2")
+    proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while provider(project).get("submissions", 0) < 2 and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "resume" in stderr
+    submitted = provider(project)["submissions"]
+    assert submitted == 2  # no new submissions after Ctrl-C
+    in_flight = [s for s in status(path, cache_dir=project.root / ".reelmake") if s.state == "in_flight"]
+    assert len(in_flight) == 2 and all(s.task_id for s in in_flight)
+    rerun = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert rerun.returncode == 0, rerun.stderr
+    assert provider(project)["submissions"] == 6 and set(provider(project)["by_shot"].values()) == {1}
+
+
+def test_two_processes_sharing_a_cache_render_each_shot_once(project):
+    shots = "\n".join(f'  - {{id: p{i}, prompt: "@maya parallel {i}"}}' for i in range(6))
+    path = storyboard(project, shots, latency=0.5)
+    command, env = _cli(path, project, "--jobs", "3")
+    procs = [subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+             for _ in range(2)]
+    for proc in procs:
+        assert proc.wait(timeout=120) == 0, proc.stderr.read()
+    assert provider(project)["submissions"] == 6 and set(provider(project)["by_shot"].values()) == {1}

@@ -181,3 +181,9 @@ deliverables:
     result = plan(path, cache_dir=project.root / "cache")
     assert [r.id for r in result.rows] == ["a", "a@9:16"]
     assert result.render_cost == Decimal("0.840")
+
+
+def test_local_plans_show_an_estimated_gpu_time(project):
+    path = spot(project, '  - {id: a, prompt: "@maya runs", backend: local}')
+    result = plan(path, cache_dir=project.root / "cache")
+    assert result.rows[0].gpu_seconds == 45 * 5 and result.rows[0].to_json()["gpu_seconds"] == 225

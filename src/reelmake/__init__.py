@@ -11,21 +11,16 @@ The public API, everything the CLI does::
 
 from __future__ import annotations
 
+import importlib
 from importlib.metadata import PackageNotFoundError, version
 
-from .errors import (
-    BackendError,
-    BackendUnavailable,
-    BudgetExceeded,
-    MediaError,
-    Problem,
-    ReelmakeError,
-    StoryboardError,
-    ValidationError,
-)
-from .render import RenderOptions
-from .storyboard import load
-from .workflow import Project, cut, plan, render, status
+# Imported on first use (PEP 562), so `import reelmake.<module>` stays cheap and the CLI starts fast.
+_EXPORTS = {
+    "BackendError": "errors", "BackendUnavailable": "errors", "BudgetExceeded": "errors", "MediaError": "errors",
+    "Problem": "errors", "ReelmakeError": "errors", "StoryboardError": "errors", "ValidationError": "errors",
+    "RenderOptions": "orchestrator", "load": "storyboard", "load_campaign": "campaign",
+    "Project": "workflow", "cut": "workflow", "plan": "workflow", "render": "workflow", "status": "workflow",
+}
 
 try:
     __version__ = version("reelmake")
@@ -33,28 +28,10 @@ except PackageNotFoundError:  # running from a source tree without an install
     __version__ = "0.0.0"
 
 
-def load_campaign(path, **kwargs):
-    """Load and validate a campaign file (see :func:`reelmake.campaign.load_campaign`)."""
-    from .campaign import load_campaign as _load_campaign
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'reelmake' has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
 
-    return _load_campaign(path, **kwargs)
 
-
-__all__ = [
-    "BackendError",
-    "BackendUnavailable",
-    "BudgetExceeded",
-    "MediaError",
-    "Problem",
-    "Project",
-    "ReelmakeError",
-    "RenderOptions",
-    "StoryboardError",
-    "ValidationError",
-    "cut",
-    "load",
-    "load_campaign",
-    "plan",
-    "render",
-    "status",
-]
+__all__ = sorted(_EXPORTS)

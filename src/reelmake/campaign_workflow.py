@@ -24,7 +24,7 @@ from .catalog import money_json
 from .compile import compile_storyboard
 from .journal import Journal
 from .lock import LockFile
-from .render import EventCallback, Orchestrator, RenderOptions, RunResult
+from .orchestrator import EventCallback, Orchestrator, RenderOptions, RunResult
 from .workflow import Project, RenderSummary, cut_project, runtime_settings
 
 PENDING = ("new", "changed", "in_flight")

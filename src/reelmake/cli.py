@@ -11,9 +11,10 @@ from pathlib import Path
 import click
 
 from . import present
+from .cache import default_cache_dir
 from .catalog import money
 from .errors import BudgetExceeded, ReelmakeError, ValidationError
-from .render import RenderOptions
+from .orchestrator import RenderOptions
 from .schema import schema_text
 from .storyboard import display_name, parse
 
@@ -310,7 +311,7 @@ def cut(path: str, backend: str | None, cache_dir: str | None, as_json: bool, de
 
     if is_campaign_file(path):
         from .campaign_workflow import CampaignProject, CampaignRenderSummary, cut_campaign
-        from .render import RunResult
+        from .orchestrator import RunResult
 
         project = CampaignProject.open(path, backend=backend, cache_dir=cache_dir)
         summary = cut_campaign(project, CampaignRenderSummary(project.plan(), RunResult()), out=out,
@@ -332,10 +333,22 @@ def cut(path: str, backend: str | None, cache_dir: str | None, as_json: bool, de
 @cache_option
 @json_option
 def status(path: str, backend: str | None, cache_dir: str | None, as_json: bool) -> None:
-    """Rendered / in flight (provider task id and age) / ambiguous / pending / failed, per shot."""
+    """Rendered / in flight (provider task id and age) / ambiguous / pending / failed, per shot
+    (per variant and shot for a campaign)."""
+    from .campaign import is_campaign_file
     from .workflow import status as get_status
 
-    rows = get_status(path, backend=backend, cache_dir=cache_dir)
+    if is_campaign_file(path):
+        from dataclasses import replace
+
+        from .campaign import load_campaign
+
+        campaign = load_campaign(path, backend=backend)
+        cache_dir = cache_dir or str(default_cache_dir(campaign.root))
+        rows = [replace(row, id=f"{variant.id}/{row.id}") for variant in campaign.variants
+                for row in get_status(variant.storyboard, cache_dir=cache_dir)]
+    else:
+        rows = get_status(path, backend=backend, cache_dir=cache_dir)
     if as_json:
         _emit_json({"shots": [r.__dict__ for r in rows]})
         return

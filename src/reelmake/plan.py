@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from .backends.base import FILE_REF_PREFIX, RenderJob
-from .catalog import money_json
+from .catalog import get_model, money_json
 from .journal import TaskState
 from .model import Storyboard
 
@@ -30,6 +30,7 @@ class PlanRow:
     key: str
     changed: tuple[str, ...] = ()
     task_id: str | None = None
+    gpu_seconds: float | None = None  # estimated, for local models whose catalog entry has a figure
     job: RenderJob | None = field(default=None, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -37,6 +38,7 @@ class PlanRow:
             "id": self.id, "backend": self.backend, "model": self.model, "duration": self.duration,
             "aspect_ratio": self.aspect_ratio, "mode": self.mode, "cost": money_json(self.cost),
             "status": self.status, "changed": list(self.changed), "key": self.key, "task_id": self.task_id,
+            "gpu_seconds": self.gpu_seconds,
         }
 
 
@@ -63,6 +65,11 @@ class Plan:
     def total_cost(self) -> Decimal:
         """What the whole storyboard costs from scratch."""
         return sum((r.cost for r in self.rows), Decimal(0))
+
+    @property
+    def gpu_seconds(self) -> float:
+        """Estimated GPU time of this run's local renders (0 when no figure is known)."""
+        return sum(r.gpu_seconds or 0.0 for r in self.to_render)
 
     @property
     def budget(self) -> Decimal | None:
@@ -141,8 +148,10 @@ def make_plan(
             status = "new"  # never rendered, or rendered elsewhere and not in this cache (a fresh clone)
         else:
             status, changes = "changed", changed_fields(old, job)
+        model = get_model(job.model)
+        rate = model.limit("gpu_seconds_per_second") if model else None
         rows.append(PlanRow(job.shot_id, job.backend, job.model, job.duration, job.aspect_ratio, job.mode,
-                            job.cost, status, job.key, changes, task_id, job))
+                            job.cost, status, job.key, changes, task_id, rate * job.duration if rate else None, job))
     current = {job.shot_id for job in jobs}
     removed = tuple(
         PlanRow(job_id, entry.get("backend", "?"), entry.get("model", "?"), 0.0, "", "", Decimal(0), "removed",

@@ -50,6 +50,8 @@ def summary_line(plan: Plan) -> str:
         parts.append(f"{counts['in_flight']} in flight")
     if plan.removed:
         parts.append(f"{len(plan.removed)} removed")
+    if plan.gpu_seconds:
+        parts.append(f"about {plan.gpu_seconds / 60:.0f} GPU-minutes (estimated)")
     text = "Plan: " + ", ".join(parts) + f". From scratch: {money(plan.total_cost)}."
     if plan.budget is not None:
         verdict = "within budget" if plan.within_budget else click.style("OVER BUDGET", fg="red", bold=True)

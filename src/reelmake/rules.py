@@ -190,8 +190,10 @@ def _check_deliverables(report: _Report) -> None:
 
         ratio = RATIOS[item.aspect_ratio]
         if abs(item.width / item.height - ratio) / ratio > 0.01:
+            how = "cropped" if item.reframe != "pad" else "letterboxed"
             report.add(("deliverables", i, "size"), f"deliverable {item.name!r}: {item.width}x{item.height} is not "
-                                                    f"{item.aspect_ratio}")
+                                                    f"exactly {item.aspect_ratio}; the picture will be {how} to fit",
+                       warning=True)
 
 
 def _check_backend_settings(report: _Report) -> None:

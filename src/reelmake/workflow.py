@@ -18,7 +18,7 @@ from .journal import Journal, TaskState
 from .lock import LockFile
 from .model import Storyboard
 from .plan import Plan, make_plan
-from .render import EventCallback, Orchestrator, RenderOptions, RunResult
+from .orchestrator import EventCallback, Orchestrator, RenderOptions, RunResult
 from .storyboard import load
 
 
@@ -218,7 +218,7 @@ class ShotStatus:
     error: str | None = None
 
 
-def status(path: str | Path, *, backend: str | None = None, cache_dir: str | Path | None = None,
+def status(path: str | Path | Storyboard, *, backend: str | None = None, cache_dir: str | Path | None = None,
            now: Callable[[], float] | None = None) -> list[ShotStatus]:
     """Where every render of the storyboard stands, including paid tasks in flight."""
     import time
