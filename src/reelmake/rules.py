@@ -114,6 +114,10 @@ def _check_model(report: _Report, shot: Shot) -> None:
         report.add(_where(shot, "sound"), f"shot {shot.id!r}: sound is ignored with a reference video "
                                           "(priced at the reference-video rate)", warning=True)
     images = sum(len(files) for _, files in reference_names(report.sb, shot))
+    if images + (1 if shot.video else 0) < model.limit("min_references", default=0):
+        report.add(_where(shot, "prompt"), f"shot {shot.id!r}: {model.id} is reference-to-video and needs at least "
+                                           "one reference: mention a character or image asset, add `refs`, or "
+                                           "set `video`")
     limit = model.limit("reference_images", "max_with_video" if shot.video else "max")
     if limit is not None and images > limit:
         with_video = " with a reference video" if shot.video else ""

@@ -183,7 +183,7 @@ def cut_project(project: Project, summary: RenderSummary | None = None, *, out: 
     """Cut deliverables from the clips in the cache. Without ``partial`` a missing shot is an error."""
     from .assemble import cut_specs
     from .edit import cut as edit_cut
-    from .errors import MediaError
+    from .errors import ReelmakeError
 
     summary = summary or RenderSummary(project.plan(), RunResult())
     failed = {i: o.status for o in summary.result.outcomes if o.status not in ("rendered", "cached") for i in o.job_ids}
@@ -192,7 +192,7 @@ def cut_project(project: Project, summary: RenderSummary | None = None, *, out: 
         target = out_dir / f"{spec.deliverable.name}.mp4"
         try:
             report = edit_cut(spec, target, work_dir=project.cache.root / "edit", draft=draft, partial=partial)
-        except MediaError as exc:
+        except ReelmakeError as exc:  # a missing clip, a bad edit: this deliverable fails, the others go on
             summary.cut_errors[spec.deliverable.name] = str(exc)
             continue
         summary.outputs[spec.deliverable.name] = report.path
