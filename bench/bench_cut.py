@@ -94,6 +94,7 @@ def with_moviepy(paths: list[Path], bed: Path, out: Path) -> None:
     video = video.with_audio(CompositeAudioClip([video.audio, music]))
     video.write_videofile(str(out), fps=FPS, codec="libx264", preset="medium", audio_codec="aac",
                           audio_bitrate="192k", audio_fps=48000, logger=None,
+                          temp_audiofile=str(out.with_suffix(".temp-audio.m4a")),  # not in the cwd
                           ffmpeg_params=["-crf", "18", "-profile:v", "high", "-pix_fmt", "yuv420p",
                                          "-movflags", "+faststart"])
     for c in clips:
