@@ -24,7 +24,7 @@ from .campaign_expand import Combination, expand_matrix, read_table
 from .campaign_template import TemplateFailure, confined, make_environment, render
 from .errors import Problem, ValidationError
 from .campaign_validate import VariantValidator
-from .model import Storyboard
+from .model import Storyboard, yaml_stem
 from .schema import schema_problems
 from .storyboard import display_name
 from .yamlpos import Positions, format_path, load_yaml
@@ -68,11 +68,7 @@ class Campaign:
 
     @property
     def stem(self) -> str:
-        name = self.path.name
-        for suffix in (".yaml", ".yml"):
-            if name.endswith(suffix):
-                return name[: -len(suffix)]
-        return self.path.stem
+        return yaml_stem(self.path)
 
     @property
     def lock_path(self) -> Path:

@@ -136,14 +136,12 @@ class CampaignRenderSummary:
 
     def to_json(self) -> dict[str, Any]:
         """SPEC §5's render summary; ids are ``variant/shot`` and outputs are grouped by variant."""
-        failed = [{"id": i, "error": o.error, "status": o.status} for o in self.result.outcomes
-                  if o.status not in ("rendered", "cached") for i in o.job_ids]
         cached = [lock_key(vp.id, r.id) for vp in self.plan.variants for r in vp.plan.rows if r.status == "cached"]
         return {
             "campaign": self.plan.campaign.name,
             "rendered": self.result.ids("rendered"),
             "cached": cached + self.result.ids("cached"),
-            "failed": failed,
+            "failed": self.result.failures(),
             "spent": money_json(self.result.spent),
             "outputs": {vid: {name: str(path) for name, path in s.outputs.items()} for vid, s in self.variants.items()},
             "cut_errors": {vid: s.cut_errors for vid, s in self.variants.items() if s.cut_errors},

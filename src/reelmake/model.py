@@ -11,6 +11,15 @@ from .errors import Problem
 from .yamlpos import Positions
 
 
+def yaml_stem(path: Path) -> str:
+    """``spot.yaml`` → ``spot``: names the lock (``spot.lock``) and the output folder (``out/spot/``)."""
+    name = path.name
+    for suffix in (".yaml", ".yml"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem
+
+
 @dataclass(frozen=True)
 class Character:
     name: str
@@ -121,11 +130,7 @@ class Storyboard:
 
     @property
     def stem(self) -> str:
-        name = self.path.name
-        for suffix in (".yaml", ".yml"):
-            if name.endswith(suffix):
-                return name[: -len(suffix)]
-        return self.path.stem
+        return yaml_stem(self.path)
 
     @property
     def lock_path(self) -> Path:

@@ -64,6 +64,11 @@ class RunResult:
     def ids(self, status: str) -> list[str]:
         return [i for o in self.outcomes if o.status == status for i in o.job_ids]
 
+    def failures(self) -> list[dict[str, Any]]:
+        """Every render that did not finish, per job id: what the JSON summaries list as "failed"."""
+        return [{"id": i, "error": o.error, "status": o.status} for o in self.outcomes
+                if o.status not in ("rendered", "cached") for i in o.job_ids]
+
     @property
     def spent(self) -> Decimal:
         return sum((o.spent for o in self.outcomes), Decimal(0))

@@ -115,9 +115,9 @@ def _check_model(report: _Report, shot: Shot) -> None:
                                           "(priced at the reference-video rate)", warning=True)
     images = sum(len(files) for _, files in reference_names(report.sb, shot))
     if images + (1 if shot.video else 0) < model.limit("min_references", default=0):
-        report.add(_where(shot, "prompt"), f"shot {shot.id!r}: {model.id} is reference-to-video and needs at least "
-                                           "one reference: mention a character or image asset, add `refs`, or "
-                                           "set `video`")
+        report.add(_where(shot, "prompt"), f"shot {shot.id!r}: {model.id} is reference-to-video and the provider "
+                                           "may reject a shot without references (1400, not charged): mention a "
+                                           "character or image asset, add `refs`, or set `video`", warning=True)
     limit = model.limit("reference_images", "max_with_video" if shot.video else "max")
     if limit is not None and images > limit:
         with_video = " with a reference video" if shot.video else ""

@@ -73,12 +73,10 @@ class RenderSummary:
     def to_json(self) -> dict:
         from .catalog import money_json
 
-        failed = [{"id": i, "error": o.error, "status": o.status} for o in self.result.outcomes
-                  if o.status not in ("rendered", "cached") for i in o.job_ids]
         return {
             "rendered": self.result.ids("rendered"),
             "cached": [r.id for r in self.plan.rows if r.status == "cached"] + self.result.ids("cached"),
-            "failed": failed,
+            "failed": self.result.failures(),
             "spent": money_json(self.result.spent),
             "outputs": {name: str(path) for name, path in self.outputs.items()},
             "cut_errors": self.cut_errors,
