@@ -12,7 +12,6 @@ The public API, everything the CLI does::
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import PackageNotFoundError, version
 
 # Imported on first use (PEP 562), so `import reelmake.<module>` stays cheap and the CLI starts fast.
 _EXPORTS = {
@@ -22,13 +21,14 @@ _EXPORTS = {
     "Project": "workflow", "cut": "workflow", "plan": "workflow", "render": "workflow", "status": "workflow",
 }
 
-try:
-    __version__ = version("reelmake")
-except PackageNotFoundError:  # running from a source tree without an install
-    __version__ = "0.0.0"
-
-
 def __getattr__(name: str):
+    if name == "__version__":  # importlib.metadata costs ~50 ms: only when asked
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("reelmake")
+        except PackageNotFoundError:  # a source tree without an install
+            return "0.0.0"
     if name not in _EXPORTS:
         raise AttributeError(f"module 'reelmake' has no attribute {name!r}")
     return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)

@@ -95,7 +95,8 @@ class Cache:
     def lock(self, key: str) -> FileLock:
         """A cross-process lock for rendering ``key``."""
         (self.root / "locks").mkdir(parents=True, exist_ok=True)
-        return FileLock(str(self.root / "locks" / f"{key}.lock"))
+        # Not thread-local: the orchestrator may take it on the event loop and wait for it in a thread.
+        return FileLock(str(self.root / "locks" / f"{key}.lock"), thread_local=False)
 
     def tmp_dir(self) -> Path:
         path = self.root / "tmp"

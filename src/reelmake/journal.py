@@ -16,6 +16,7 @@ import json
 import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,11 @@ class TaskState:
         return self.status in UNFINISHED
 
 
+def _settle(future: asyncio.Future, error: BaseException | None) -> None:
+    if not future.done():  # a cancelled waiter (Ctrl-C) still had its line written
+        future.set_exception(error) if error else future.set_result(None)
+
+
 class Journal:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -48,6 +54,9 @@ class Journal:
         self._sync_mutex = threading.Lock()
         self._written = 0  # sequence number of the last line written
         self._synced = 0  # ... and of the last line known to be on disk
+        self._thread: ThreadPoolExecutor | None = None
+        self._pending: list[tuple[str, bool, asyncio.AbstractEventLoop, asyncio.Future]] = []
+        self._draining = False
 
     def record(self, event: str, key: str, *, durable: bool = True, **fields: Any) -> None:
         """Append one event; with ``durable`` (the default) return only once it is on disk.
@@ -80,8 +89,46 @@ class Journal:
             self._synced = target
 
     async def arecord(self, event: str, key: str, *, durable: bool = True, **fields: Any) -> None:
-        """``record`` off the event loop: the fsync must not stall other shots."""
-        await asyncio.to_thread(self.record, event, key, durable=durable, **fields)
+        """``record`` for the event loop: returns once the event is written (and on disk if ``durable``).
+
+        Events from concurrent shots are queued to the journal's own thread, which writes everything
+        queued so far at once and fsyncs once for all of it (group commit): 50 shots submitting
+        together cost one fsync, and the event loop never waits on the disk."""
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        line = json.dumps({"event": event, "key": key, "at": time.time(), **fields}, sort_keys=True)
+        with self._write_mutex:
+            self._pending.append((line, durable, loop, done))
+            start = not self._draining
+            self._draining = True
+        if start:
+            if self._thread is None:
+                self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reelmake-journal")
+            self._thread.submit(self._drain)
+        await done
+
+    def _drain(self) -> None:
+        while True:
+            with self._write_mutex:
+                batch, self._pending = self._pending, []
+                if not batch:
+                    self._draining = False
+                    return
+            error: BaseException | None = None
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                with FileLock(str(self.path) + ".lock"):  # other processes append to the same journal
+                    fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                    try:
+                        os.write(fd, "".join(line + "\n" for line, *_ in batch).encode())
+                        if any(durable for _, durable, *_ in batch):
+                            os.fsync(fd)
+                    finally:
+                        os.close(fd)
+            except OSError as exc:
+                error = exc
+            for _, _, loop, done in batch:
+                loop.call_soon_threadsafe(_settle, done, error)
 
     def states(self) -> dict[str, TaskState]:
         """The latest state of every key ever journaled (a torn last line from a crash is ignored)."""

@@ -15,12 +15,14 @@ import asyncio
 import random
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+from filelock import Timeout
 
 from .backends import create_backend
 from .backends.base import RenderJob
@@ -116,6 +118,7 @@ class Orchestrator:
         self.budget = Budget(options.max_cost)
         self.backends: dict[str, Any] = {}
         self.states: dict[str, TaskState] = {}
+        self._store_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="reelmake-store")
 
     # -- setup
     def _backend(self, name: str) -> Any:
@@ -164,6 +167,7 @@ class Orchestrator:
         finally:
             for backend in self.backends.values():
                 await backend.aclose()
+            self._store_pool.shutdown(wait=False)
             self.cache.hashes.save()
         return result
 
@@ -171,9 +175,14 @@ class Orchestrator:
         job = group[0]
         ids = [j.shot_id for j in group]
         lock = self.cache.lock(job.key)
-        await asyncio.to_thread(lock.acquire)
+        try:  # uncontended, the common case: take the lock without a thread hop
+            lock.acquire(blocking=False)
+        except Timeout:  # another process renders this key: wait for it off the event loop
+            await asyncio.to_thread(lock.acquire)
         try:
-            entry = await asyncio.to_thread(self.cache.get, job.key, verify=True)
+            entry = None
+            if self.cache.has(job.key):  # a cheap miss check inline; hashing a hit runs in a thread
+                entry = await asyncio.to_thread(self.cache.get, job.key, verify=True)
             if entry is not None:  # another process (or storyboard) rendered it meanwhile
                 outcome = Outcome(job.key, ids, "cached", sha256=entry.sha256)
             else:
@@ -183,7 +192,7 @@ class Orchestrator:
         except BackendError as exc:
             outcome = Outcome(job.key, ids, "failed", str(exc), task_id=exc.task_id)
         finally:
-            await asyncio.to_thread(lock.release)
+            lock.release()  # unlocking never blocks
         state = {"rendered": "done"}.get(outcome.status, outcome.status)
         for job_id in ids:
             self.on_event(job_id, state, outcome.error or "")
@@ -198,6 +207,11 @@ class Orchestrator:
             async with limit:
                 return await self._render_local(job, ids, backend)
         return await self._render_remote(job, ids, backend, limit)
+
+    async def _in_store_pool(self, fn: Callable[..., Any], *args: Any) -> Any:
+        # Storing finished clips (hashing, fsyncs) gets its own two threads: when a whole wave of tasks
+        # finishes at once, that work must not queue ahead of the next wave's submissions.
+        return await asyncio.get_running_loop().run_in_executor(self._store_pool, fn, *args)
 
     def _status(self, job: RenderJob) -> Callable[[str, str], None]:
         return lambda state, detail: self.on_event(job.shot_id, state, detail)
@@ -216,7 +230,7 @@ class Orchestrator:
         try:
             self.on_event(job.shot_id, "running", "")
             await asyncio.wait_for(backend.run(job, tmp, self._status(job)), self._timeout(job, remote=False))
-            sha = await asyncio.to_thread(self._store, job, tmp, None)
+            sha = await self._in_store_pool(self._store, job, tmp, None)
         except TimeoutError:
             return Outcome(job.key, ids, "failed", f"timed out after {self._timeout(job, remote=False):g} s")
         finally:
@@ -335,7 +349,7 @@ class Orchestrator:
             try:
                 self.on_event(job.shot_id, "downloading", "")
                 await backend.fetch(job, output, tmp)
-                return await asyncio.to_thread(self._store, job, tmp, output.task_id)
+                return await self._in_store_pool(self._store, job, tmp, output.task_id)
             except BackendError as exc:
                 if not exc.retryable or attempt + 1 == self.options.attempts:
                     raise BackendError(f"{exc} (task {output.task_id} completed; rerun to download it again)",
