@@ -32,6 +32,8 @@ def test_the_demo_renders_and_cuts_offline(tmp_path):
         assert (info.width, info.height, info.fps) == (width, height, 24)
         assert abs(info.duration - 16.5) < 0.1, info.duration
         assert info.video_codec == "h264" and info.audio_codec == "aac"
+        report = json.loads(Path(data["outputs"][name]).with_suffix(".json").read_text())
+        assert abs(report["loudness"] - -14) <= 1.0 and report["true_peak"] <= -1.0, report  # mix: -14 LUFS, -1 dBTP
         srt = Path(data["outputs"][name]).with_suffix(".srt").read_text()
         assert "Made for first light." in srt
     # Ten renders: five shots at 16:9 and five natively at 9:16 for the `reframe: render` deliverable.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from reelmake.edit import BedSpec, MixSpec, cut
@@ -19,7 +21,10 @@ def media(tmp_path_factory):
     # A quiet tone with near full-scale clicks: a plain gain up to the target would clip them.
     ffmpeg("-f", "lavfi", "-i", "aevalsrc=0.15*sin(2*PI*440*t)+if(lt(mod(t\\,0.5)\\,0.001)\\,0.9\\,0):s=48000:d=4",
            "-ac", "2", str(clicks))
+    # Real (synthetic) speech: the demo's voice-over, where loudnorm's dynamic mode landed 2 LU short.
+    spiky = Path(__file__).resolve().parents[1] / "storyboards" / "demo" / "audio" / "vo.m4a"
     return {
+        "spiky": spiky,
         "voice": make_clip(d / "voice.mp4", seconds=2.0, size=SIZE, tone=1000),
         "quiet": make_clip(d / "quiet.mp4", seconds=2.0, size=SIZE, tone=None),
         "bed": make_tone(d / "bed.wav", seconds=1.5, freq=220, volume_db=-6),
@@ -49,7 +54,16 @@ def test_hot_material_is_held_under_the_true_peak_ceiling(media, tmp_path):
     integrated, peak = ebur128(tmp_path / "o.mp4")
     assert peak <= -2.0
     assert integrated == pytest.approx(-14, abs=1.0)
-    assert report.normalization == "dynamic"  # a plain gain would have crossed the ceiling
+    assert report.normalization == "limited"  # a plain gain would have crossed the ceiling
+
+
+def test_peaky_speech_still_reaches_the_target(media, tmp_path):
+    s = spec([clip_spec(media["quiet"], "a"), clip_spec(media["quiet"], "b")], beds=(bed(media["spiky"]),),
+             mix=MixSpec(loudness=-14, true_peak=-1))
+    report = cut(s, tmp_path / "o.mp4", work_dir=tmp_path / "work")
+    integrated, peak = ebur128(tmp_path / "o.mp4")
+    assert integrated == pytest.approx(-14, abs=1.0) and peak <= -1.0
+    assert report.normalization == "limited"
 
 
 def test_ducked_bed_is_lower_under_shot_audio_than_between_shots(media, tmp_path):

@@ -89,7 +89,7 @@ def effective_cap(campaign: Campaign, max_cost: Decimal | None) -> Decimal | Non
     return min(caps) if caps else None
 
 
-def _backend_settings(campaign: Campaign) -> dict[str, dict[str, Any]]:
+def backend_settings(campaign: Campaign) -> dict[str, dict[str, Any]]:
     """Backend settings across variants; variants of one template normally agree, the first one wins."""
     merged: dict[str, dict[str, Any]] = {}
     for variant in campaign.variants:
@@ -109,7 +109,7 @@ async def render_async(project: CampaignProject, cp: CampaignPlan, options: Rend
             project.lock.record(job, clip_sha256=entry.sha256, task_id=outcome.task_id or entry.meta.get("task_id"))
 
     orchestrator = Orchestrator(project.cache, project.journal, options, on_event or (lambda *a: None),
-                                _backend_settings(project.campaign), rendered)
+                                backend_settings(project.campaign), rendered)
     result = await orchestrator.run(jobs)
     for vp in cp.variants:  # clips rendered before (elsewhere, by a teammate) still belong in the lock
         for row in vp.plan.rows:

@@ -232,7 +232,7 @@ def render(path: str, backend: str | None, cache_dir: str | None, as_json: bool,
         project = flow.CampaignProject.open(path, backend=backend, cache_dir=cache_dir,
                                             variants=list(variants) or None)
         the_plan = project.plan(_ids(force))
-        warnings, budget_of, settings = project.campaign.warnings, project.campaign, flow._backend_settings(
+        warnings, budget_of, settings = project.campaign.warnings, project.campaign, flow.backend_settings(
             project.campaign)
     else:
         flow = workflow

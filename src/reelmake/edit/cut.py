@@ -81,16 +81,22 @@ def cut(
     return _finish(spec, out_path, enc, key, draft, normalization, loudness, built)
 
 
+ATTEMPTS = 5  # muxes at most: the audio is re-encoded, the video only copied
+
+
 def _mux(spec: CutSpec, listing: Path, mix_path: Path, measured: audio.Loudness, samples: int,
          dest: Path) -> tuple[str | None, tuple[float | None, float | None]]:
     """Mux the copied video with the normalised, AAC-encoded mix into ``dest``; measure the result.
 
     AAC can overshoot the true peak a little more than the margin allows on sharp transients;
     when the delivered file crosses the ceiling, mux again with the margin widened by the excess.
+    Limiting loses loudness (more the harder it works): when the result lands under the target,
+    mux again with the shortfall added to the gain.
     """
-    margin = audio.TP_MARGIN
-    for attempt in range(3):
-        audio_filter, normalization = audio.normalize_filter(spec, measured, samples, margin)
+    margin, boost = audio.TP_MARGIN, 0.0
+    previous: tuple[float, float] | None = None  # (boost, loudness) of the last attempt
+    for attempt in range(ATTEMPTS):
+        audio_filter, normalization = audio.normalize_filter(spec, measured, samples, margin, boost)
         run_ffmpeg(
             [*concat_input(listing), "-i", str(mix_path), "-map", "0:v:0", "-map", "1:a:0",
              "-c:v", "copy", "-tag:v", "avc1",
@@ -101,10 +107,21 @@ def _mux(spec: CutSpec, listing: Path, mix_path: Path, measured: audio.Loudness,
             what=f"muxing {dest.name}",
         )
         loudness, peak = audio.measure(dest)
-        if peak is None or peak <= spec.mix.true_peak or attempt == 2:
+        over = peak is not None and peak > spec.mix.true_peak
+        short = normalization == "limited" and loudness is not None and loudness < spec.mix.loudness - 0.5
+        if not (over or short) or attempt == ATTEMPTS - 1:
             return normalization, (loudness, peak)
-        log.info("true peak %.1f dBTP over the %.1f ceiling after AAC; muxing again", peak, spec.mix.true_peak)
-        margin += peak - spec.mix.true_peak + 0.1
+        if over:
+            log.info("true peak %.1f dBTP over the %.1f ceiling after AAC; muxing again", peak, spec.mix.true_peak)
+            margin += peak - spec.mix.true_peak + 0.1
+        else:
+            log.info("%.1f LUFS after limiting, under the %.1f target; muxing again", loudness, spec.mix.loudness)
+            # Under a limiter loudness grows slower than gain: step by the slope seen so far (secant).
+            slope = 1.0
+            if previous is not None and boost != previous[0]:
+                slope = min(1.0, max(0.1, (loudness - previous[1]) / (boost - previous[0])))
+            previous = (boost, loudness)
+            boost += min(12.0, (spec.mix.loudness - loudness) / slope)
     raise AssertionError("unreachable")
 
 

@@ -15,7 +15,7 @@ from ..errors import MediaError
 from .spec import DeliverableSpec
 
 # Bump when a change in the editor changes its output, so cached intermediates and cuts are redone.
-EDITOR_VERSION = "1"
+EDITOR_VERSION = "2"  # 2: true-peak limiter instead of loudnorm dynamic mode
 
 SAMPLE_RATE = 48_000
 DRAFT_CRF_OFFSET = 6

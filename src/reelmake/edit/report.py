@@ -62,7 +62,7 @@ class CutReport:
     sha256: str
     loudness: float | None  # integrated LUFS of the output, None when silent
     true_peak: float | None  # dBTP of the output
-    normalization: str | None  # loudnorm's mode: linear | dynamic; None when silent
+    normalization: str | None  # linear (a plain gain) | limited (gain + true-peak limiter); None when silent
     shots: list[ShotReport]
     cut_key: str
     draft: bool = False
