@@ -20,6 +20,8 @@ from .model import Shot, Storyboard
 
 # Bump when the meaning of a compiled request changes, so old cache entries are not reused.
 KEY_VERSION = 1
+# Bump when the animatic draws differently, so cached previews are drawn again.
+ANIMATIC_LOOK = 2
 
 Hasher = Callable[[Path], str]
 
@@ -150,6 +152,7 @@ def _animatic(sb: Storyboard, shot: Shot, model: Model, aspect: str, files: _Fil
     images, labels = _images(sb, shot, files)
     width, height = model.size_for(aspect) or (1280, 720)
     return {
+        "look": ANIMATIC_LOOK,
         "shot": shot.id,
         "prompt": compile_prompt(sb, shot, shot.prompt, model.compiler),
         "duration": float(shot.duration),

@@ -305,10 +305,14 @@ def _draw_top(g: _Graph, lay: _Layout) -> None:
         g.then("drawtext=" + ":".join(tc))
 
 
+CAPTION_ZONE = 0.2  # share of the height kept free at the bottom for burned captions
+
+
 def _draw_lower_third(g: _Graph, lay: _Layout) -> None:
     """The compiled prompt, and above it the multi_prompt segment playing now."""
     card, fonts = g.card, g.card.fonts
-    bottom = lay.bar + lay.margin
+    # The bottom fifth stays clear: deliverables burn captions there (the editor's title-safe zone).
+    bottom = lay.bar + max(lay.margin, round(card.height * CAPTION_ZONE))
     width = card.width - 2 * lay.margin - 2 * lay.pad
     spacing = max(1, round(lay.fs_text * 0.3))
     max_lines = max(2, min(6, int(card.height * 0.28 / (lay.fs_text * 1.2 + spacing))))
