@@ -22,8 +22,11 @@ BENCHES = {
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("only", nargs="*", choices=[*BENCHES, []], help="run only these")
+    parser.add_argument("only", nargs="*", help=f"run only these: {', '.join(BENCHES)}")
     args = parser.parse_args()
+    unknown = set(args.only) - set(BENCHES)
+    if unknown:
+        parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
     failed = 0
     for name, (script, quick) in BENCHES.items():
         if args.only and name not in args.only:

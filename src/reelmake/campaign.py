@@ -24,7 +24,7 @@ from .campaign_expand import Combination, expand_matrix, read_table
 from .campaign_template import TemplateFailure, confined, make_environment, render
 from .errors import Problem, ValidationError
 from .campaign_validate import VariantValidator
-from .model import Storyboard, yaml_stem
+from .model import FileBacked, Storyboard
 from .schema import schema_problems
 from .storyboard import display_name
 from .yamlpos import Positions, format_path, load_yaml
@@ -44,7 +44,7 @@ class Variant:
 
 
 @dataclass(frozen=True)
-class Campaign:
+class Campaign(FileBacked):  # one lock per campaign, beside it, recording every variant
     """A loaded campaign: the file's settings and its validated variants, in expansion order."""
 
     path: Path  # absolute path of the campaign file
@@ -61,19 +61,6 @@ class Campaign:
     def selected(self) -> bool:
         """Whether only some of the campaign's variants were loaded (``--variant``)."""
         return len(self.variants) != len(self.all_variant_ids)
-
-    @property
-    def directory(self) -> Path:
-        return self.path.parent
-
-    @property
-    def stem(self) -> str:
-        return yaml_stem(self.path)
-
-    @property
-    def lock_path(self) -> Path:
-        """One lock per campaign, beside the campaign file, recording every variant's shots."""
-        return self.directory / f"{self.stem}.lock"
 
     def variant(self, variant_id: str) -> Variant:
         for variant in self.variants:

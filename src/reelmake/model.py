@@ -20,6 +20,24 @@ def yaml_stem(path: Path) -> str:
     return path.stem
 
 
+class FileBacked:
+    """Where a document loaded from ``self.path`` keeps its companions: ``spot.yaml`` → ``spot.lock``."""
+
+    path: Path
+
+    @property
+    def directory(self) -> Path:
+        return self.path.parent
+
+    @property
+    def stem(self) -> str:
+        return yaml_stem(self.path)
+
+    @property
+    def lock_path(self) -> Path:
+        return self.directory / f"{self.stem}.lock"
+
+
 @dataclass(frozen=True)
 class Character:
     name: str
@@ -108,7 +126,7 @@ class Deliverable:
 
 
 @dataclass(frozen=True)
-class Storyboard:
+class Storyboard(FileBacked):
     path: Path  # absolute path of the storyboard file (or the campaign variant's label path)
     root: Path  # project root: the git work tree containing it, else its directory
     title: str
@@ -123,18 +141,6 @@ class Storyboard:
     backends: dict[str, dict[str, Any]] = field(default_factory=dict)
     positions: Positions = field(default_factory=Positions, compare=False, repr=False)
     warnings: tuple[Problem, ...] = field(default=(), compare=False)
-
-    @property
-    def directory(self) -> Path:
-        return self.path.parent
-
-    @property
-    def stem(self) -> str:
-        return yaml_stem(self.path)
-
-    @property
-    def lock_path(self) -> Path:
-        return self.directory / f"{self.stem}.lock"
 
     def shot(self, shot_id: str) -> Shot:
         for shot in self.shots:
