@@ -22,15 +22,14 @@ def cut_specs(project: Project, failed: Mapping[str, str], only: str | None = No
     its hash check becomes ``path=None`` with a status, never a corrupt input to the cut."""
     sb = project.storyboard
     keys = {job.shot_id: job.key for job in project.jobs}
+    bed_paths = [(sb.directory / sb.assets[item.asset].source).resolve() for item in sb.soundtrack]
     beds = tuple(
         BedSpec(
-            name=item.asset,
-            path=(sb.directory / sb.assets[item.asset].source).resolve(),
-            sha256=project.cache.hashes((sb.directory / sb.assets[item.asset].source).resolve()),
+            name=item.asset, path=path, sha256=project.cache.hashes(path),
             start=item.start, at=item.at, offset=item.offset, volume_db=item.volume,
             fade_in=item.fade_in, fade_out=item.fade_out, duck=item.duck, loop=item.loop,
         )
-        for item in sb.soundtrack
+        for item, path in zip(sb.soundtrack, bed_paths, strict=True)
     )
     mix = MixSpec(sb.mix.loudness, sb.mix.true_peak, sb.mix.shot_audio)
     for deliverable in sb.deliverables:

@@ -135,8 +135,3 @@ class Cache:
             shutil.move(str(clip), tmp)
         atomic_write_text(self.meta_path(key), json.dumps(meta, indent=2, sort_keys=True, default=str))
         return Entry(key, dest, meta)
-
-    def discard(self, key: str) -> None:
-        """Forget a corrupt entry so it is rendered again."""
-        for path in (self.meta_path(key), self.clip_path(key)):
-            path.unlink(missing_ok=True)

@@ -73,6 +73,14 @@ backend_option = click.option("--backend", "backend", metavar="NAME",
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout.")
 
 
+def target_options(command):
+    """PATH (a storyboard or a campaign) and the options every command on one shares."""
+    for option in (json_option, cache_option, backend_option,
+                   click.argument("path", type=click.Path(exists=True, dir_okay=False))):
+        command = option(command)
+    return command
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("-v", "--verbose", count=True, help="Show what happens, including every ffmpeg command (-vv: debug).")
 @click.version_option(package_name="reelmake")
@@ -143,10 +151,7 @@ variant_option = click.option("--variant", "variants", multiple=True, metavar="I
 
 
 @main.command()
-@click.argument("path", type=click.Path(exists=True, dir_okay=False))
-@backend_option
-@cache_option
-@json_option
+@target_options
 @variant_option
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text",
               help="text (default), json (same as --json), or markdown for a pull-request comment.")
@@ -197,10 +202,7 @@ def _confirm_spend(amount: Decimal, yes: bool, max_cost: Decimal | None) -> None
 
 
 @main.command()
-@click.argument("path", type=click.Path(exists=True, dir_okay=False))
-@backend_option
-@cache_option
-@json_option
+@target_options
 @variant_option
 @click.option("--jobs", "-j", type=click.IntRange(min=1), help="Renders at once per backend.")
 @click.option("--max-cost", callback=_usd, metavar="USD", help="Hard cap on what this run submits.")
@@ -296,10 +298,7 @@ def _report_render(summary, as_json: bool) -> None:
 
 
 @main.command()
-@click.argument("path", type=click.Path(exists=True, dir_okay=False))
-@backend_option
-@cache_option
-@json_option
+@target_options
 @click.option("--deliverable", metavar="NAME", help="Cut only this deliverable.")
 @click.option("--partial", is_flag=True, help="Put a slate where a shot is missing instead of failing.")
 @click.option("--draft", is_flag=True, help="Half resolution, fast preset: a quick review cut.")
@@ -328,10 +327,7 @@ def cut(path: str, backend: str | None, cache_dir: str | None, as_json: bool, de
 
 
 @main.command()
-@click.argument("path", type=click.Path(exists=True, dir_okay=False))
-@backend_option
-@cache_option
-@json_option
+@target_options
 def status(path: str, backend: str | None, cache_dir: str | None, as_json: bool) -> None:
     """Rendered / in flight (provider task id and age) / ambiguous / pending / failed, per shot
     (per variant and shot for a campaign)."""

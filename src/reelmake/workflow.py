@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .backends.base import RenderJob
 from .cache import Cache, default_cache_dir
-from .compile import compile_storyboard, job_id
+from .compile import compile_storyboard
 from .journal import Journal, TaskState
 from .lock import LockFile
 from .model import Storyboard
@@ -240,4 +240,4 @@ def status(path: str | Path | Storyboard, *, backend: str | None = None, cache_d
     return out
 
 
-__all__ = ["Project", "RenderSummary", "ShotStatus", "cut", "cut_project", "plan", "render", "status", "job_id"]
+__all__ = ["Project", "RenderSummary", "ShotStatus", "cut", "cut_project", "plan", "render", "status"]
