@@ -20,14 +20,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from dataclasses import replace
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 
-from reelmake.cache import Cache
-from reelmake.campaign import load_campaign
-from reelmake.campaign_plan import lock_key, plan_campaign
-from reelmake.campaign_workflow import CampaignProject
-from reelmake.fsutil import sha256_file
-from reelmake.lock import LockFile
+from reelmake.engine.lock import LockFile  # noqa: E402
+from reelmake.engine.project import Project  # noqa: E402
+from reelmake.engine.project import load as load_campaign  # noqa: E402
+from reelmake.engine.workspace import Workspace  # noqa: E402
+from tests.planning import plan_of  # noqa: E402
 
 MARKETS = ["us", "uk", "de", "fr", "es", "it", "jp", "kr", "br", "mx"]
 
@@ -93,7 +93,7 @@ def timed(path: Path, cached: set[str], check_media: bool = True) -> tuple[float
     start = time.perf_counter()
     campaign = load_campaign(path, check_media=check_media)
     loaded = time.perf_counter()
-    plan = plan_campaign(campaign, sha256_file, cached=cached.__contains__)
+    plan = plan_of(campaign, cached=cached)
     return loaded - start, time.perf_counter() - loaded, plan
 
 
@@ -104,16 +104,15 @@ def best(path: Path, repeat: int, cached: set[str], check_media: bool = True) ->
 
 def fill_cache_and_lock(path: Path, plan, cache_dir: Path) -> None:
     """Pretend every clip was rendered: a (tiny, fake) clip per key in the cache, every variant in the lock."""
-    cache = Cache(cache_dir)
+    clips = Workspace(cache_dir).clips
     cache_dir.mkdir(parents=True, exist_ok=True)
     for key in plan.unique_rows:
         clip = cache_dir / "fake.mp4"
         clip.write_bytes(key.encode())
-        cache.put(key, clip, {"backend": "bench"})
+        clips.put(key, clip, {"backend": "bench"})
     lock = LockFile(path.parent / "campaign.lock")
-    for vp in plan.variants:
-        for row in vp.plan.rows:
-            lock.record(replace(row.job, shot_id=lock_key(vp.id, row.id)), clip_sha256="0" * 64, task_id=None)
+    for row in plan.rows:
+        lock.record(row.job, clip_sha256="0" * 64, task_id=None)
     lock.flush()
 
 
@@ -122,7 +121,7 @@ def noop_plan(path: Path, cache_dir: Path, repeat: int) -> tuple[float, object]:
     runs = []
     for _ in range(repeat):
         start = time.perf_counter()
-        plan = CampaignProject.open(path, cache_dir=cache_dir).plan()
+        plan = Project.open(path, cache_dir=cache_dir).plan()
         runs.append((time.perf_counter() - start, plan))
     return min(runs, key=lambda r: r[0])
 
@@ -150,7 +149,7 @@ def main() -> None:
         "small_s": {"load": round(s_load, 3), "plan": round(s_plan, 3)},
         "large_s": {"load": round(l_load, 3), "plan": round(l_plan, 3)},
         "ratio": round(ratio, 2),
-        "unique_renders": len(plan.to_render), "renders_without_dedup": sum(len(v.plan.rows) for v in plan.variants),
+        "unique_renders": len(plan.to_render), "renders_without_dedup": sum(len(v.rows) for v in plan.variants),
         "render_cost": str(plan.render_cost), "cost_without_dedup": str(plan.cost_without_dedup),
         "noop_plan_s": round(noop_s, 3), "noop_pending": noop.pending,
         "load_and_plan_without_ffprobe_s": round(q_load + q_plan, 3),
@@ -165,7 +164,7 @@ def main() -> None:
           f"issue 6 asks <= 12)")
     print(f"  renders: {result['unique_renders']} unique of {result['renders_without_dedup']} "
           f"(${plan.render_cost} instead of ${plan.cost_without_dedup})")
-    print(f"  no-op plan of the fully cached campaign (lock of {sum(len(v.plan.rows) for v in noop.variants)} "
+    print(f"  no-op plan of the fully cached campaign (lock of {sum(len(v.rows) for v in noop.variants)} "
           f"entries, cache, journal): {noop_s:.3f} s (issue 6 asks < 2 s); pending: {noop.pending}")
     print(f"  load + plan without probing the {len(MARKETS) + 1} reference files with ffprobe: "
           f"{q_load + q_plan:.3f} s")

@@ -24,9 +24,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from reelmake.backends import register  # noqa: E402
-from reelmake.backends.base import TaskOutput  # noqa: E402
+from reelmake.backends.wavespeed import compile as kling  # noqa: E402
 from reelmake.catalog import register_model  # noqa: E402
+from reelmake.jobs import TaskOutput  # noqa: E402
+from reelmake.plugins import BackendPlugin, RequestFormat, register  # noqa: E402
 
 CALLS = {"submit": 0, "wait": 0, "fetch": 0}
 
@@ -36,7 +37,7 @@ class LatencyBackend:
 
     name, remote = "latency", True
 
-    def __init__(self, settings):
+    def __init__(self, settings, folder=None):
         self.latency = float(settings.get("latency", 1.0))
         self.clip = Path(settings["clip"])
 
@@ -64,7 +65,10 @@ class LatencyBackend:
 
 
 def install(clip: Path, latency: float) -> None:
-    register("latency", lambda settings: LatencyBackend({"latency": latency, "clip": clip, **settings}))
+    register(BackendPlugin(
+        name="latency", remote=True,
+        factory=lambda settings, folder: LatencyBackend({"latency": latency, "clip": clip, **settings}),
+        compilers={"kling-o3": RequestFormat(kling.prompt, kling.request)}))
     register_model("latency-v1", {
         "backend": "latency", "default_for_backend": True, "endpoint": "bench/latency", "compiler": "kling-o3",
         "durations": {"min": 1, "max": 15}, "aspect_ratios": ["16:9"], "max_concurrency": 50,
@@ -89,13 +93,13 @@ def make_clip(root: Path) -> Path:
 
 
 def bench_overhead(root: Path, shots: int, concurrency: int, latency: float) -> dict:
-    from reelmake.orchestrator import RenderOptions
-    from reelmake.workflow import render
+    from reelmake.engine.orchestrator import RenderOptions
+    from reelmake.engine.project import render
 
     path = write_storyboard(root / "overhead", shots)
     start = time.perf_counter()
     summary = render(path, cache_dir=root / "overhead-cache", cut=False,
-                     options=RenderOptions(jobs=concurrency, max_cost=None))
+                     options=RenderOptions(jobs=concurrency, max_cost=None), yes=True)
     wall = time.perf_counter() - start
     assert len(summary.result.ids("rendered")) == shots, summary.result.outcomes[:3]
     ideal = math.ceil(shots / concurrency) * latency
@@ -103,14 +107,14 @@ def bench_overhead(root: Path, shots: int, concurrency: int, latency: float) -> 
 
 
 def bench_noop(root: Path, shots: int) -> dict:
-    from reelmake.workflow import render
+    from reelmake.engine.project import render
 
     path = write_storyboard(root / "noop", shots)
     cache = root / "noop-cache"
-    render(path, cache_dir=cache, cut=False)
+    render(path, cache_dir=cache, cut=False, yes=True)
     CALLS.update(submit=0, wait=0, fetch=0)
     start = time.perf_counter()
-    summary = render(path, cache_dir=cache, cut=False)
+    summary = render(path, cache_dir=cache, cut=False, yes=True)
     in_process = time.perf_counter() - start
     calls = sum(CALLS.values())
     # The whole CLI process, as a user runs it (imports included); the backend is registered by a shim.
@@ -129,7 +133,7 @@ def bench_noop(root: Path, shots: int) -> dict:
 
 
 def bench_plan_scaling(root: Path, small: int, large: int, repeats: int = 3) -> dict:
-    from reelmake.workflow import plan
+    from reelmake.engine.project import plan
 
     times = {}
     for shots in (small, large):

@@ -20,10 +20,11 @@ from typing import Any
 
 from filelock import FileLock
 
-from reelmake.backends import register
-from reelmake.backends.base import RenderJob, TaskOutput
+from reelmake.backends.wavespeed import compile as kling
 from reelmake.catalog import register_model
-from reelmake.errors import BackendError
+from reelmake.errors import NotSent, SubmitAmbiguous, TaskFailed, Transient
+from reelmake.jobs import RenderJob, TaskOutput
+from reelmake.plugins import BackendPlugin, RequestFormat, register
 
 MODEL = "counting-v1"
 
@@ -65,7 +66,7 @@ class CountingBackend:
     name = "counting"
     remote = True
 
-    def __init__(self, settings: dict[str, Any]) -> None:
+    def __init__(self, settings: dict[str, Any], folder: Path | None = None) -> None:
         self.settings = settings
         self.state = ProviderState(Path(settings["state"]))
         self.latency = float(settings.get("latency", 0.05))
@@ -86,25 +87,24 @@ class CountingBackend:
             return task_id
 
         if self._fault("refuse_submit", job):
-            raise BackendError("connection refused", retryable=True)
+            raise NotSent("connection refused")
         task_id = self.state.update(create)
         if self._fault("lose_submit_answer", job):
-            raise BackendError("the connection dropped after the request was sent", ambiguous=True)
+            raise SubmitAmbiguous("the connection dropped after the request was sent")
         return task_id
 
     async def wait(self, job: RenderJob, task_id: str, on_status) -> TaskOutput:
         task = self.state.read()["tasks"].get(task_id)
         if task is None:
-            raise BackendError(f"unknown task {task_id}")
+            raise Transient(f"unknown task {task_id}")
         on_status("running", task_id)
         remaining = task["created"] + self.latency - time.time()
         if remaining > 0:
             await asyncio.sleep(remaining)
         if self._fault("fail_task", job):
-            raise BackendError("the provider failed the task (refunded)", retryable=False, task_id=task_id,
-                               task_over=True)
+            raise TaskFailed("the provider failed the task (refunded)", retryable=False, task_id=task_id)
         if self._fault("lose_contact", job):
-            raise BackendError("401 while polling", task_id=task_id)
+            raise Transient("401 while polling", task_id=task_id)
         return TaskOutput(task_id, ())
 
     async def fetch(self, job: RenderJob, output: TaskOutput, dest: Path) -> None:
@@ -124,7 +124,11 @@ class CountingBackend:
 
 def install() -> None:
     """Register the backend and a paid model for it (0.10 USD per second, sound 0.20)."""
-    register("counting", CountingBackend)
+    register(BackendPlugin(
+        name="counting", remote=True, factory=CountingBackend,
+        compilers={"kling-o3": RequestFormat(kling.prompt, kling.request)},
+        settings_schema={"type": "object"},
+    ))
     register_model(MODEL, {
         "backend": "counting", "default_for_backend": True, "endpoint": "test/counting", "compiler": "kling-o3",
         "durations": {"min": 1, "max": 15, "integer": True}, "aspect_ratios": ["16:9", "9:16", "1:1"],

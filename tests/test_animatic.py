@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from reelmake.backends import InputFile, LocalBackend, RenderJob, create_backend, file_ref
-from reelmake.backends.animatic import AnimaticBackend, render_animatic, shot_card
-from reelmake.backends.animatic_graph import Fonts
+from reelmake.jobs import InputFile, JobId, RenderJob, file_ref
+from reelmake.plugins import LocalBackend, create_backend
+from reelmake.backends.animatic.backend import AnimaticBackend, render_animatic, shot_card
+from reelmake.backends.animatic.graph import Fonts
 from reelmake.errors import BackendError, BackendUnavailable
 
 NASTY = "It's 100% \"real\": a\\b [x],y; {z} %{pts} %s $HOME `id`\ttab\nnew line Привет 日本 émoji 🎬 ‮rtl"
@@ -115,7 +116,7 @@ def make_job(media: dict[str, Path] | None = None, *, images: tuple[str, ...] = 
                "width": w, "height": h, "fps": fps, "images": refs,
                "labels": list(labels) or [f"ref{i}" for i in range(len(refs))],
                "video": video_ref, "sound": sound, "segments": list(segments)}
-    return RenderJob(key="0" * 64, shot_id=shot, backend="animatic", model="animatic", endpoint="animatic",
+    return RenderJob(id=JobId(shot), key="0" * 64, backend="animatic", model="animatic", endpoint="animatic",
                      request=request, files=files, duration=duration, aspect_ratio=request["aspect_ratio"],
                      sound=sound, mode="sound" if sound else "base", cost=Decimal("0"))
 
@@ -292,7 +293,7 @@ def test_a_missing_reference_file_is_a_backend_error(media, tmp_path):
 
 
 def test_backend_protocol_runs_off_the_event_loop_and_reports_status(media, tmp_path):
-    backend = create_backend("animatic", {})
+    backend = create_backend("animatic", {}, tmp_path)
     assert isinstance(backend, AnimaticBackend) and isinstance(backend, LocalBackend)
     assert (backend.name, backend.remote) == ("animatic", False)
     job = make_job(media, images=("blue",), sound=True)

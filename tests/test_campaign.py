@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from reelmake.campaign import expand_command, is_campaign_file, load_campaign, variant_ids
-from reelmake.campaign_expand import cell_value, expand_matrix
+from reelmake.campaign.load import expand_command, variant_ids
+from reelmake.engine.loading import is_campaign_file
+from reelmake.engine.project import load as load_campaign
+from reelmake.campaign.expand import cell_value, expand_matrix
 from reelmake.errors import ValidationError
 
 SPOT = """\
@@ -385,7 +387,7 @@ def test_expand_reports_template_errors_of_that_variant(tmp_path):
 def test_the_yaml_filter_writes_values_that_read_back_unchanged(value):
     import yaml
 
-    from reelmake.campaign_template import yaml_scalar
+    from reelmake.campaign.template import yaml_scalar
 
     written = yaml_scalar(value)
     assert yaml.safe_load(f"k: {written}")["k"] == value

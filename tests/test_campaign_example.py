@@ -5,10 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-from reelmake.campaign import expand_command, is_campaign_file, load_campaign
-from reelmake.campaign_plan import plan_campaign
-from reelmake.fsutil import sha256_file
+from reelmake.campaign.load import expand_command
+from reelmake.engine.loading import is_campaign_file
+from reelmake.engine.project import load as load_campaign
 from reelmake.media import probe
+from tests.planning import plan_of
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "storyboards" / "campaign"
 CAMPAIGN = EXAMPLE / "campaign.yaml"
@@ -19,15 +20,15 @@ def test_the_example_validates_offline_with_the_animatic_backend():
     campaign = load_campaign(CAMPAIGN, backend="animatic")  # probes the committed media with ffprobe
     assert [v.id for v in campaign.variants] == VARIANTS and not campaign.warnings
     assert {shot.backend for v in campaign.variants for shot in v.storyboard.shots} == {"animatic"}
-    plan = plan_campaign(campaign, sha256_file, cached=lambda key: False)
-    hero = {vp.plan.rows[0].key for vp in plan.variants}
+    plan = plan_of(campaign)
+    hero = {vp.rows[0].key for vp in plan.variants}
     assert len(hero) == 1 and plan.sharing[hero.pop()] == VARIANTS
     assert plan.render_cost == Decimal(0)
 
 
 def test_the_example_plans_its_paid_models_within_budget_and_shares_shots():
     campaign = load_campaign(CAMPAIGN)
-    plan = plan_campaign(campaign, sha256_file, cached=lambda key: False)
+    plan = plan_of(campaign)
     # hero once; street and endcard per market; stride and breath once for the 30 s cuts; skyline per market
     assert len(plan.to_render) == 1 + 3 * 2 + 2 + 3
     assert plan.render_cost == Decimal("5.180") and plan.cost_without_dedup == Decimal("12.180")

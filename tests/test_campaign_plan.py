@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from reelmake.campaign import load_campaign
-from reelmake.campaign_plan import CampaignPlan, lock_key, plan_campaign, variant_lock
-from reelmake.fsutil import sha256_file
-from reelmake.lock import LockFile
+from reelmake.core.plan import Plan as CampaignPlan
+from reelmake.engine.lock import LockFile
+from reelmake.engine.project import load as load_campaign
+from reelmake.present.plan import campaign_summary_line, plan_markdown
+from tests.planning import plan_of
 from tests.test_campaign import make
 
 TEMPLATE = """\
@@ -57,26 +58,25 @@ def campaign_at(directory: Path, csv: str = CSV, campaign: str = CAMPAIGN):
     return load_campaign(make(directory, campaign, TEMPLATE, variants_dot_csv=csv))
 
 
-def plan(campaign, cached=frozenset(), lock=None, **kwargs) -> CampaignPlan:
-    return plan_campaign(campaign, sha256_file, cached=lambda key: key in cached, lock=lock, **kwargs)
+plan = plan_of
 
 
 def rendered_lock(cp: CampaignPlan) -> dict:
     """The campaign lock after rendering everything the plan lists."""
     lock = LockFile(Path("unused.lock"))
-    return {lock_key(vp.id, row.id): lock.entry_for(row.job, clip_sha256="0" * 64, task_id=None)
-            for vp in cp.variants for row in vp.plan.rows}
+    return {str(row.id): lock.entry_for(row.job, clip_sha256="0" * 64, task_id=None)
+            for vp in cp.variants for row in vp.rows}
 
 
 def test_a_shot_identical_in_every_variant_is_rendered_once(tmp_path):
     cp = plan(campaign_at(tmp_path))
-    heroes = {vp.id: vp.plan.rows[0] for vp in cp.variants}
+    heroes = {vp.id: vp.rows[0] for vp in cp.variants}
     assert len({row.key for row in heroes.values()}) == 1  # captions are edit-time: not in the key
     assert cp.sharing[heroes["us-15"].key] == ["us-15", "us-30", "de-15", "de-30", "jp-15"]
     # hero once + street per market (3) + skyline once (same prompt in us-30 and de-30)
     assert len(cp.to_render) == 5
     assert cp.render_cost == Decimal("0.560") + 3 * Decimal("0.420") + Decimal("0.840")
-    per_variant = {vp.id: vp.plan.render_cost for vp in cp.variants}
+    per_variant = {vp.id: vp.render_cost for vp in cp.variants}
     assert per_variant == {"us-15": Decimal("0.980"), "us-30": Decimal("1.820"), "de-15": Decimal("0.980"),
                            "de-30": Decimal("1.820"), "jp-15": Decimal("0.980")}
     assert cp.cost_without_dedup == sum(per_variant.values())
@@ -88,7 +88,7 @@ def test_changing_one_markets_line_changes_only_that_markets_keys(tmp_path):
     after = plan(campaign_at(tmp_path / "b", CSV.replace("Berlin", "Hamburg")))
 
     def keys(cp):
-        return {(vp.id, row.id): row.key for vp in cp.variants for row in vp.plan.rows}
+        return {(vp.id, row.name): row.key for vp in cp.variants for row in vp.rows}
 
     old, new = keys(before), keys(after)
     assert {shot for shot in old if old[shot] != new[shot]} == {("de-15", "street"), ("de-30", "street")}
@@ -102,11 +102,11 @@ def test_a_changed_reference_file_changes_only_the_variants_that_use_it(tmp_path
     for market in ("us", "de", "jp"):
         (directory / "refs").mkdir(exist_ok=True)
         (directory / "refs" / f"pack-{market}.png").write_bytes(b"not probed: check_media=False " + market.encode())
-    keys = {(vp.id, r.id): r.key for vp in plan(load_campaign(directory / "campaign.yaml", check_media=False)).variants
-            for r in vp.plan.rows}
+    keys = {(vp.id, r.name): r.key for vp in plan(load_campaign(directory / "campaign.yaml", check_media=False)).variants
+            for r in vp.rows}
     (directory / "refs" / "pack-jp.png").write_bytes(b"a new Japanese box")
-    again = {(vp.id, r.id): r.key for vp in plan(load_campaign(directory / "campaign.yaml", check_media=False)).variants
-             for r in vp.plan.rows}
+    again = {(vp.id, r.name): r.key for vp in plan(load_campaign(directory / "campaign.yaml", check_media=False)).variants
+             for r in vp.rows}
     assert {k for k in keys if keys[k] != again[k]} == {("jp-15", "pack")}
 
 
@@ -117,9 +117,9 @@ def test_cached_clips_are_not_rendered_again(tmp_path):
     done = plan(campaign, cached=everything)
     assert (done.to_render, done.render_cost, done.pending) == ([], Decimal(0), False)
     assert done.total_cost == first.total_cost
-    hero = first.variants[0].plan.rows[0].key
+    hero = first.variants[0].rows[0].key
     partial = plan(campaign, cached=everything - {hero})
-    assert [r.id for r in partial.to_render] == ["hero"] and partial.render_cost == Decimal("0.560")
+    assert [r.name for r in partial.to_render] == ["hero"] and partial.render_cost == Decimal("0.560")
 
 
 def test_the_campaign_budget_caps_the_deduplicated_cost(tmp_path):
@@ -130,8 +130,8 @@ def test_the_campaign_budget_caps_the_deduplicated_cost(tmp_path):
     assert not over.within_budget
     data = over.to_json()
     assert (data["budget"], data["render_cost"], data["within_budget"]) == ("2.000", "2.660", False)
-    assert "Budget $2.00: OVER BUDGET." in over.summary_line()
-    assert "❌ **over by $0.66**" in over.to_markdown()
+    assert "Budget $2.00: OVER BUDGET." in campaign_summary_line(over)
+    assert "❌ **over by $0.66**" in plan_markdown(over)
 
 
 def test_a_variant_over_its_own_storyboard_budget_fails_the_verdict(tmp_path):
@@ -165,9 +165,9 @@ def test_markdown_summary_of_a_small_change_names_the_affected_variants_and_the_
     lock = rendered_lock(first)
     cached = {entry["key"] for entry in lock.values()}
     changed = plan(campaign_at(tmp_path / "b", CSV.replace("Berlin", "Hamburg")), cached=cached, lock=lock)
-    street = changed.variant_plan("de-15").plan.rows[1]
+    street = changed.variant_plan("de-15").rows[1]
     assert (street.status, street.changed) == ("changed", ("prompt",))
-    text = changed.to_markdown()
+    text = plan_markdown(changed)
     assert "### reelmake plan · campaign `spring`" in text
     assert ("**2 of 5 variants affected** · **1 render** to submit: **$0.42** ($0.84 without de-duplication) · "
             "budget $5.00: ✅ within.") in text
@@ -189,7 +189,7 @@ def test_markdown_reports_removed_shots_variants_and_a_cost_delta(tmp_path):
          variants_dot_csv=CSV.replace("jp,15,Tokyo,夜明けのために。\n", ""))
     later = plan(load_campaign(directory / "campaign.yaml"), cached=cached, lock=lock)
     assert later.removed_variants == ("jp-15",)
-    text = later.to_markdown()
+    text = plan_markdown(later)
     assert "**1 of 4 variants affected** · nothing to render: all 4 clips are cached" in text
     assert "| `de-30` | 2 (−1 removed) | 0 | 0 | 2 | $0.00 | $0.98 |" in text
     assert "| - | `skyline` | removed | de-30 | | |" in text
@@ -202,7 +202,7 @@ def test_nothing_to_render_says_so(tmp_path):
     lock = rendered_lock(first)
     again = plan(campaign_at(tmp_path), cached={e["key"] for e in lock.values()}, lock=lock)
     assert not again.pending and not again.affected
-    assert "**0 of 5 variants affected** · nothing to render: all 5 clips are cached" in again.to_markdown()
+    assert "**0 of 5 variants affected** · nothing to render: all 5 clips are cached" in plan_markdown(again)
 
 
 def test_force_rerenders_a_shot_in_every_variant_or_in_one(tmp_path):
@@ -211,21 +211,22 @@ def test_force_rerenders_a_shot_in_every_variant_or_in_one(tmp_path):
     lock = rendered_lock(first)
     cached = {e["key"] for e in lock.values()}
     everywhere = plan(campaign, cached=cached, lock=lock, force=["street"])
-    assert sorted(r.id for r in everywhere.to_render) == ["street", "street", "street"]
+    assert sorted(r.name for r in everywhere.to_render) == ["street", "street", "street"]
     one = plan(campaign, cached=cached, lock=lock, force=["de-30/street"])
-    assert [(vp.id, r.id) for vp in one.variants for r in vp.plan.to_render] == [("de-30", "street")]
+    assert [(vp.id, r.name) for vp in one.variants for r in vp.to_render] == [("de-30", "street")]
 
 
-def test_variant_lock_reads_one_variants_entries(tmp_path):
-    entries = {"us-15/hero": {"key": "a"}, "us-15/street": {"key": "b"}, "us-150/hero": {"key": "c"}}
-    assert variant_lock(entries, "us-15") == {"hero": {"key": "a"}, "street": {"key": "b"}}
+def test_a_variant_reads_only_its_own_lock_entries(tmp_path):
+    campaign = campaign_at(tmp_path)
+    entries = {"us-15/gone": {"key": "a"}, "us-150/hero": {"key": "c"}}
+    cp = plan(campaign, lock=entries)
+    assert [r.name for r in cp.variant_plan("us-15").removed] == ["gone"]  # not us-150's hero
 
 
 @pytest.mark.parametrize("selection", [["de-*"]])
 def test_a_selection_does_not_report_other_variants_as_removed(tmp_path, selection):
     full = plan(campaign_at(tmp_path))
     lock = rendered_lock(full)
-    some = plan_campaign(load_campaign(tmp_path / "campaign.yaml", variants=selection), sha256_file,
-                         cached=lambda k: True, lock=lock)
+    some = plan(load_campaign(tmp_path / "campaign.yaml", variants=selection), cached=lambda k: True, lock=lock)
     assert [vp.id for vp in some.variants] == ["de-15", "de-30"] and some.removed_variants == ()
     assert some.previous_total == some.total_cost  # the delta compares the selected variants only

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 import yaml
 
-from reelmake import campaign_workflow
+from reelmake.engine.project import Project, render
 from reelmake.media import probe
 from tests.test_campaign import make
 
@@ -41,7 +41,7 @@ variants:
 def test_a_campaign_renders_shared_clips_once_and_cuts_every_variant(tmp_path):
     path = make(tmp_path / "c", CAMPAIGN, TEMPLATE)
     kwargs = {"cache_dir": tmp_path / "cache", "out": tmp_path / "out"}
-    first = campaign_workflow.render(path, **kwargs)
+    first = render(path, **kwargs)
     assert first.ok, first.to_json()
     data = first.to_json()
     assert sorted(data["rendered"]) == ["de/hero", "de/street", "us/hero", "us/street"]
@@ -55,7 +55,7 @@ def test_a_campaign_renders_shared_clips_once_and_cuts_every_variant(tmp_path):
     assert sorted(lock) == ["de/hero", "de/street", "us/hero", "us/street"]
     assert lock["de/hero"]["key"] == lock["us/hero"]["key"] != lock["us/street"]["key"]
 
-    again = campaign_workflow.render(path, cut=False, **kwargs)
+    again = render(path, cut=False, **kwargs)
     assert again.ok and again.result.outcomes == [] and again.to_json()["spent"] == "0.000"
     assert again.plan.to_render == [] and not again.plan.pending
 
@@ -63,12 +63,11 @@ def test_a_campaign_renders_shared_clips_once_and_cuts_every_variant(tmp_path):
 def test_the_campaign_budget_caps_what_a_run_submits_counting_shared_clips_once(tmp_path):
     path = make(tmp_path / "c", CAMPAIGN + "budget: 1\n",
                 TEMPLATE.replace("backend: animatic, duration: 1", "backend: wavespeed, duration: 5"))
-    project = campaign_workflow.CampaignProject.open(path, cache_dir=tmp_path / "cache")
+    project = Project.open(path, cache_dir=tmp_path / "cache")
     cp = project.plan()
-    jobs = campaign_workflow.select_jobs(cp)
+    jobs = cp.jobs()
     assert [j.shot_id for j in jobs] == ["us/hero", "us/street", "de/hero", "de/street"]
-    assert campaign_workflow.pending_cost(cp, jobs) == Decimal("1.260")  # hero counted once
-    assert campaign_workflow.effective_cap(project.campaign, None) == Decimal(1)
-    assert campaign_workflow.effective_cap(project.campaign, Decimal("0.5")) == Decimal("0.5")
-    assert [j.shot_id for j in campaign_workflow.select_jobs(cp, ["de/street", "hero"])] == \
-        ["us/hero", "de/hero", "de/street"]
+    assert Project.fresh_cost(cp, jobs) == Decimal("1.260")  # hero counted once
+    assert project.budget(None).cap == Decimal(1)
+    assert project.budget(Decimal("0.5")).cap == Decimal("0.5")
+    assert [j.shot_id for j in cp.jobs(["de/street", "hero"])] == ["us/hero", "de/hero", "de/street"]

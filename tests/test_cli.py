@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from jsonschema import Draft202012Validator
 
 from reelmake.cli import main
-from reelmake.workflow import Project
+from reelmake.engine.project import Project
 from tests.engine_backend import install
 
 REPO = Path(__file__).resolve().parents[1]
@@ -55,8 +55,8 @@ def test_status_shows_in_flight_task_ids(project):
     """)
     cache = project.root / ".reelmake"
     proj = Project.open(path, cache_dir=cache)
-    proj.journal.record("intent", proj.jobs[0].key, job="a", backend="counting", model="counting-v1")
-    proj.journal.record("submitted", proj.jobs[0].key, task_id="task-77", job="a")
+    proj.workspace.journal.record("intent", proj.jobs[""][0].key, job="a", backend="counting", model="counting-v1")
+    proj.workspace.journal.record("submitted", proj.jobs[""][0].key, task_id="task-77", job="a")
     result = invoke("status", str(path), "--cache-dir", str(cache))
     assert result.exit_code == 0
     assert "a  in_flight  task task-77" in result.output and "b  pending" in result.output

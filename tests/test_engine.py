@@ -15,8 +15,8 @@ import pytest
 from click.testing import CliRunner
 
 from reelmake.cli import main
-from reelmake.orchestrator import RenderOptions
-from reelmake.workflow import Project, plan, render, status
+from reelmake.engine.orchestrator import RenderOptions
+from reelmake.engine.project import Project, plan, render, status
 from tests.engine_backend import install, submissions
 
 REPO = Path(__file__).resolve().parents[1]
@@ -55,11 +55,12 @@ def provider(project) -> dict:
 
 def run(path, **kwargs):
     kwargs.setdefault("cut", False)
+    kwargs.setdefault("yes", True)
     return render(path, cache_dir=path.parent / ".reelmake", **kwargs)
 
 
 def statuses(path, **kwargs) -> dict[str, str]:
-    return {r.id: r.status for r in plan(path, cache_dir=path.parent / ".reelmake", **kwargs).rows}
+    return {r.name: r.status for r in plan(path, cache_dir=path.parent / ".reelmake", **kwargs).rows}
 
 
 def test_a_rerun_with_nothing_changed_renders_nothing(project):
@@ -86,7 +87,7 @@ def test_pixel_affecting_edits_rerender_exactly_the_affected_shots(project, edit
     run(path)
     path.write_text(edit(path.read_text()))
     result = plan(path, cache_dir=project.root / ".reelmake")
-    changed = {r.id for r in result.rows if r.status == "changed"}
+    changed = {r.name for r in result.rows if r.status == "changed"}
     assert changed == rerendered
     assert all(reason in r.changed for r in result.rows if r.status == "changed")
 
@@ -158,7 +159,7 @@ def test_truncated_cache_entries_are_rerendered_never_cut(project):
     path = storyboard(project, FIVE)
     run(path)
     proj = Project.open(path, cache_dir=project.root / ".reelmake")
-    clip = proj.cache.clip_path(proj.jobs[1].key)
+    clip = proj.workspace.clips.clip_path(proj.jobs[""][1].key)
     clip.write_bytes(clip.read_bytes()[:100])
     assert statuses(path)["s1"] == "new"
     run(path)
@@ -169,12 +170,12 @@ def test_altered_cache_entries_fail_the_hash_check(project):
     path = storyboard(project, FIVE)
     run(path)
     proj = Project.open(path, cache_dir=project.root / ".reelmake")
-    clip = proj.cache.clip_path(proj.jobs[0].key)
+    clip = proj.workspace.clips.clip_path(proj.jobs[""][0].key)
     data = bytearray(clip.read_bytes())
     data[len(data) // 2] ^= 0xFF  # same size, different content
     clip.write_bytes(bytes(data))
-    assert proj.cache.get(proj.jobs[0].key) is not None  # the cheap check cannot see it
-    assert proj.cache.get(proj.jobs[0].key, verify=True) is None  # the cut's check does
+    assert proj.workspace.clips.get(proj.jobs[""][0].key) is not None  # the cheap check cannot see it
+    assert proj.workspace.clips.get(proj.jobs[""][0].key, verify=True) is None  # the cut's check does
 
 
 def test_an_ambiguous_submit_is_reconciled_not_resubmitted(project):
@@ -188,7 +189,7 @@ def test_an_ambiguous_submit_is_reconciled_not_resubmitted(project):
 def test_an_unreconcilable_submit_waits_for_resubmit(project):
     path = storyboard(project, '  - {id: s0, prompt: "@maya zero"}')
     proj = Project.open(path, cache_dir=project.root / ".reelmake")
-    proj.journal.record("intent", proj.jobs[0].key, job="s0", backend="counting", model="counting-v1")
+    proj.workspace.journal.record("intent", proj.jobs[""][0].key, job="s0", backend="counting", model="counting-v1")
     result = run(path)
     assert result.result.ids("ambiguous") == ["s0"] and provider(project)["submissions"] == 0
     assert "--resubmit s0" in result.result.outcomes[0].error

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from reelmake.backends.base import InputFile, RenderJob, file_ref
-from reelmake.backends.local_wan import LocalWanBackend, encode_clip
-from reelmake.backends.local_wan_settings import check_settings, extra_installed, num_frames_for
+from reelmake.jobs import InputFile, JobId, RenderJob, file_ref
+from reelmake.backends.local_wan.backend import LocalWanBackend, encode_clip
+from reelmake.backends.local_wan.settings import check_settings, extra_installed, num_frames_for
 from reelmake.errors import BackendError, BackendUnavailable
 from reelmake.fsutil import sha256_file
 from reelmake.media import probe, run_ffmpeg
@@ -106,7 +106,7 @@ def _run_python(code: str, *args: str) -> subprocess.CompletedProcess:
 
 def test_importing_the_backend_does_not_import_torch() -> None:
     proc = _run_python(
-        "import sys, reelmake.backends.local_wan as m, reelmake.backends.local_wan_settings as s\n"
+        "import sys, reelmake.backends.local_wan.backend as m, reelmake.backends.local_wan.settings as s\n"
         "m.LocalWanBackend({'steps': 3}); s.check_settings({})\n"
         "print(sorted(k for k in ('torch', 'diffusers', 'transformers') if k in sys.modules))"
     )
@@ -117,8 +117,8 @@ def test_importing_the_backend_does_not_import_torch() -> None:
 def test_without_the_extra_validation_and_preflight_name_the_install_command() -> None:
     # -S drops site-packages, so neither torch nor diffusers can be found: a core-only install.
     proc = _run_python(
-        "from reelmake.backends.local_wan import LocalWanBackend\n"
-        "from reelmake.backends.local_wan_settings import check_settings, extra_installed\n"
+        "from reelmake.backends.local_wan.backend import LocalWanBackend\n"
+        "from reelmake.backends.local_wan.settings import check_settings, extra_installed\n"
         "from reelmake.errors import BackendUnavailable\n"
         "assert not extra_installed()\n"
         "print(check_settings({})[-1])\n"
@@ -225,7 +225,7 @@ def ref_images(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 @pytest.mark.local
 def test_transparent_reference_pixels_become_white(ref_images: list[Path]) -> None:
     pytest.importorskip("torch", reason=NEEDS_EXTRA)
-    from reelmake.backends.local_wan_pipeline import load_reference
+    from reelmake.backends.local_wan.pipeline import load_reference
 
     image = load_reference(ref_images[1])
     assert image.mode == "RGB"
@@ -268,7 +268,7 @@ def make_job(
     }
     key = hashlib.sha256(repr(sorted(request.items())).encode()).hexdigest()
     return RenderJob(
-        key=key, shot_id=shot_id, backend="local", model="wan2.1-vace-1.3b", endpoint="", request=request,
+        id=JobId(shot_id), key=key, backend="local", model="wan2.1-vace-1.3b", endpoint="", request=request,
         files=files, duration=duration, aspect_ratio="16:9", sound=False, mode="base", cost=Decimal(0),
     )  # fmt: skip
 
@@ -349,7 +349,7 @@ def test_the_pipeline_loads_once_for_every_shot_and_a_busy_device_queues(
 ) -> None:
     from diffusers import WanVACEPipeline
 
-    from reelmake.backends import local_wan_pipeline as lp
+    from reelmake.backends.local_wan import pipeline as lp
 
     lp.unload_pipelines()
     loads: list = []
@@ -397,7 +397,7 @@ def test_out_of_memory_fails_the_shot_with_advice_and_the_next_shot_renders(
         return caught.value
 
     error = asyncio.run(go())
-    assert not error.retryable and error.code == "out_of_memory"
+    assert type(error) is BackendError and error.code == "out_of_memory"
     assert "out of memory on cpu" in str(error) and "smaller size" in str(error)
     assert not (tmp_path / "huge.mp4").exists()
     assert probe(tmp_path / "ok.mp4").duration == pytest.approx(1.0, abs=0.03)

@@ -7,10 +7,10 @@ from decimal import Decimal
 import pytest
 
 from reelmake.catalog import get_model, money, money_json, price
-from reelmake.compile import compile_storyboard, frames_for
+from reelmake.backends.local_wan.settings import num_frames_for as frames_for
+from reelmake.engine.project import load, plan
 from reelmake.fsutil import sha256_file
-from reelmake.storyboard import load
-from reelmake.workflow import plan
+from tests.planning import jobs_of
 
 SPEC_TABLE = {
     "base": {3: "0.252", 5: "0.420", 10: "0.840", 15: "1.260"},
@@ -69,8 +69,8 @@ def test_a_mixed_storyboard_totals_exactly(project):
 
 
 def request_of(path, shot_id="a"):
-    sb = load(path)
-    return next(j for j in compile_storyboard(sb, sha256_file) if j.shot_id == shot_id)
+    sb = load(path).storyboard
+    return next(j for j in jobs_of(sb) if j.shot_id == shot_id)
 
 
 def test_mentions_become_figures_in_first_mention_order(project):
@@ -132,7 +132,7 @@ def test_wan_prompts_get_descriptions_once_and_frames_are_4k_plus_1(project):
 
 
 def keys(path):
-    return {j.shot_id: j.key for j in compile_storyboard(load(path), sha256_file)}
+    return {j.shot_id: j.key for j in jobs_of(load(path).storyboard)}
 
 
 def test_same_content_under_another_path_gives_the_same_key(project):
@@ -179,7 +179,7 @@ deliverables:
   - {name: vertical, aspect_ratio: "9:16", reframe: render}
 """)
     result = plan(path, cache_dir=project.root / "cache")
-    assert [r.id for r in result.rows] == ["a", "a@9:16"]
+    assert [r.name for r in result.rows] == ["a", "a@9:16"]
     assert result.render_cost == Decimal("0.840")
 
 

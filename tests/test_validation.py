@@ -9,7 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from reelmake.cli import main
-from reelmake.storyboard import parse
+from reelmake.engine.loading import load
+from reelmake.errors import ValidationError
 
 HEAD = """
 reelmake: 1
@@ -27,7 +28,10 @@ shots:
 
 def check(project, shots: str, tail: str = "", head: str = HEAD):
     path = project.write(head + shots + tail)
-    _, problems = parse(path.read_text(), path, filename="spot.yaml")
+    try:
+        problems = list(load(path).campaign.warnings)
+    except ValidationError as exc:
+        problems = exc.problems
     return path, problems
 
 
@@ -450,7 +454,7 @@ def test_the_schema_lists_exactly_the_editors_transitions():
     import json
 
     from reelmake.edit import TRANSITIONS
-    from reelmake.schema import schema_text
+    from reelmake.core.schema import schema_text
 
     enum = json.loads(schema_text())["$defs"]["transition"]["properties"]["type"]["enum"]
     assert sorted(enum) == sorted(TRANSITIONS)

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from reelmake.backends.wavespeed import WaveSpeedBackend, poll_delays
-from reelmake.errors import BackendError, BackendUnavailable
+from reelmake.backends.wavespeed.backend import WaveSpeedBackend, poll_delays
+from reelmake.errors import BackendError, BackendUnavailable, OutputRejected, TaskFailed, TaskLost, Transient
 from reelmake.media import probe
 from tests.fakes.wavespeed import FakeWaveSpeed
 from tests.fakes.wavespeed_fixtures import FAST, KEY, backend, clips, fake, media, render, run  # noqa: F401 - fixtures
@@ -140,10 +140,12 @@ def test_plain_http_is_refused_unless_loopback(url: str, monkeypatch: pytest.Mon
         backend(tmp_path).preflight([])
 
 
-def test_base_url_setting_is_used_when_env_is_absent(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_the_endpoint_comes_from_the_environment_never_from_settings(monkeypatch: pytest.MonkeyPatch,
+                                                                       tmp_path: Path) -> None:
     monkeypatch.delenv("WAVESPEED_BASE_URL", raising=False)
-    assert backend(tmp_path, base_url="https://eu.example.org/").base_url == "https://eu.example.org"
-    assert backend(tmp_path).base_url == "https://api.wavespeed.ai"
+    assert backend(tmp_path, base_url="https://attacker.example/").base_url == "https://api.wavespeed.ai"
+    monkeypatch.setenv("WAVESPEED_BASE_URL", "https://eu.example.org/")
+    assert backend(tmp_path).base_url == "https://eu.example.org"
 
 
 # --- waiting and fetching ---------------------------------------------------------------------
@@ -161,6 +163,7 @@ def test_failed_task_maps_code_to_message_and_retryable(
         task_id = await b.submit(job)
         with pytest.raises(BackendError) as info:
             await b.wait(job, task_id, lambda *_: None)
+        assert isinstance(info.value, TaskFailed)
         assert info.value.task_id == task_id and info.value.code == code and info.value.retryable is retryable
         return str(info.value)
 
@@ -201,7 +204,7 @@ def test_truncated_download_is_retryable_and_leaves_nothing(
         fake.set_faults({"truncate_downloads": {"mode": mode}})
         with pytest.raises(BackendError) as info:
             await b.fetch(job, output, dest)
-        assert info.value.retryable and info.value.task_id == task_id
+        assert isinstance(info.value, Transient) and info.value.task_id == task_id
         assert not dest.exists() and list(dest.parent.iterdir()) == []
         await b.fetch(job, output, dest)  # a fresh download of the same output works
 
@@ -222,7 +225,7 @@ def test_clip_of_the_wrong_duration_is_refused(fake: FakeWaveSpeed, tmp_path: Pa
         return info.value
 
     error = run(b, scenario)
-    assert "not the 5 s ordered" in str(error) and not error.retryable
+    assert "not the 5 s ordered" in str(error) and isinstance(error, OutputRejected)
 
 
 def test_download_over_the_size_cap_is_refused(fake: FakeWaveSpeed, tmp_path: Path) -> None:
@@ -290,7 +293,7 @@ def test_key_never_appears_in_logs_errors_or_files(
     run(b, scenario)
     assert len(errors) == 3
     fake.api_key = KEY + "-rotated"  # the server now rejects our key and echoes it back in its message
-    rejected = WaveSpeedBackend({"cache_dir": tmp_path / "cache", **FAST})
+    rejected = WaveSpeedBackend(dict(FAST), tmp_path / "cache")
     with pytest.raises(BackendError) as info:
         run(rejected, lambda: rejected.submit(make_job("s3", ["https://cdn.example.com/a.png"])))
     errors.append(f"{info.value!s} {info.value!r}")
@@ -328,7 +331,7 @@ def test_unknown_task_id_says_what_to_do(fake: FakeWaveSpeed, tmp_path: Path) ->
     job = make_job("s1", ["https://cdn.example.com/a.png"])
     with pytest.raises(BackendError, match="does not know this task") as info:
         run(b, lambda: b.wait(job, "0123abcd", lambda *_: None))
-    assert info.value.task_id == "0123abcd" and not info.value.retryable
+    assert info.value.task_id == "0123abcd" and isinstance(info.value, TaskLost)
 
 
 def test_plain_http_reference_url_is_refused_before_submitting(fake: FakeWaveSpeed, tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from reelmake.errors import BackendError
+from reelmake.errors import BackendError, NotSent, RateLimited, SubmitAmbiguous, SubmitRejected
 from reelmake.media import probe
 from tests.fakes.wavespeed import FakeWaveSpeed
 from tests.fakes.wavespeed_fixtures import backend, clips, fake, media, render, run  # noqa: F401 - fixtures
@@ -54,7 +54,7 @@ def test_429_that_never_ends_is_retryable_and_submits_nothing(fake: FakeWaveSpee
     b = backend(tmp_path, submit_attempts=3)
     with pytest.raises(BackendError) as info:
         run(b, lambda: b.submit(make_job("s1", ["https://cdn.example.com/a.png"])))
-    assert info.value.retryable and not info.value.ambiguous and "429" in str(info.value)
+    assert isinstance(info.value, RateLimited) and "429" in str(info.value)
     assert fake.stats()["submissions"] == 0
 
 
@@ -83,7 +83,7 @@ def test_failure_after_task_creation_is_ambiguous_and_reconciled(
         return error, found, fake.tasks[found]["inputs"]["prompt"]
 
     error, found, prompt = run(b, scenario)
-    assert error.ambiguous and not error.retryable
+    assert isinstance(error, SubmitAmbiguous)
     assert "history" in str(error) and "--resubmit" in str(error)
     assert prompt == job.request["prompt"]
     assert fake.stats()["submissions"] == 2  # s2, and s1 exactly once
@@ -101,7 +101,7 @@ def test_5xx_before_task_creation_is_still_ambiguous_and_reconcile_finds_nothing
     async def scenario() -> str | None:
         with pytest.raises(BackendError) as info:
             await b.submit(job)
-        assert info.value.ambiguous
+        assert isinstance(info.value, SubmitAmbiguous)
         return await b.reconcile(job, submitted_after)
 
     assert run(b, scenario) is None
@@ -117,7 +117,7 @@ def test_read_timeout_on_submit_is_ambiguous_and_not_resent(fake: FakeWaveSpeed,
     async def scenario() -> str | None:
         with pytest.raises(BackendError) as info:
             await b.submit(job)
-        assert info.value.ambiguous and "ReadTimeout" in str(info.value)
+        assert isinstance(info.value, SubmitAmbiguous) and "ReadTimeout" in str(info.value)
         return await b.reconcile(job, submitted_after)
 
     found = run(b, scenario)
@@ -132,7 +132,7 @@ def test_connect_error_is_retryable_not_ambiguous(
     b = backend(tmp_path, submit_attempts=2)
     with pytest.raises(BackendError) as info:
         run(b, lambda: b.submit(make_job("s1", ["https://cdn.example.com/a.png"])))
-    assert info.value.retryable and not info.value.ambiguous
+    assert isinstance(info.value, NotSent)
     assert "Nothing was submitted" in str(info.value)
 
 
@@ -144,7 +144,7 @@ def test_invalid_input_is_rejected_not_retryable(fake: FakeWaveSpeed, tmp_path: 
     with pytest.raises(BackendError) as info:
         run(b, lambda: b.submit(job))
     error = info.value
-    assert not error.retryable and not error.ambiguous and error.code == 1401
+    assert isinstance(error, SubmitRejected) and error.code == 1401
     assert "duration" in str(error) and "nothing was charged" in str(error)
     assert fake.stats()["submissions"] == 0
 
@@ -155,7 +155,7 @@ def test_rejected_key_is_reported_without_the_key(fake: FakeWaveSpeed, tmp_path:
     b = backend(tmp_path)
     with pytest.raises(BackendError) as info:
         run(b, lambda: b.submit(make_job("s1", ["https://cdn.example.com/a.png"])))
-    assert not info.value.retryable and not info.value.ambiguous
+    assert isinstance(info.value, SubmitRejected)
     assert "WAVESPEED_API_KEY" in str(info.value) and wrong not in str(info.value)
 
 

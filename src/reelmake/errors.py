@@ -1,6 +1,27 @@
-"""The exception hierarchy every layer raises, and the located problem users read.
+"""The exceptions reelmake raises on purpose, and the located problem users read.
 
-Users see these, so each carries where (file, line, column, path, shot) and what to do.
+One class per thing a caller handles differently; nothing is a bag of flags::
+
+    ReelmakeError               anything reelmake raises on purpose; the CLI prints it without a traceback
+     ├── StoryboardError        a storyboard, campaign, option or state file cannot be used as it is
+     │    └── ValidationError   every problem found in one pass (``.problems``, each with file:line:column)
+     ├── BudgetExceeded         a run would submit more than its cap, or nobody confirmed the spend
+     ├── MediaError             ffmpeg or ffprobe failed, or a file is not the media it should be
+     ├── BackendUnavailable     a backend cannot run here at all (missing extra, key or setting)
+     └── BackendError           a backend could not render one job (``.task_id``, ``.code``)
+          ├── SubmitRejected    the provider refused the submit: no task exists, nothing was charged
+          │    └── RateLimited  … because of its rate limit: send again once the window allows
+          ├── NotSent           the submit never reached the provider (connect error): sending again is free
+          ├── SubmitAmbiguous   the submit may have created a paid task but gave no id: find it, never resend blindly
+          ├── TaskFailed        the provider ended the task without output (refunded); ``.retryable``: a new
+          │                     task may succeed
+          ├── TaskLost          the provider no longer knows the task or its output (expired, another account)
+          ├── Transient         contact lost while waiting or downloading: the task may still run; resume it later
+          └── OutputRejected    the delivered clip is not what was ordered (length, aspect, not a video)
+
+The orchestrator's money rules follow from the class alone: only ``NotSent`` and ``RateLimited`` are
+sent again without a lookup; ``SubmitAmbiguous`` is reconciled; ``TaskFailed`` and ``TaskLost`` end a
+task (it is no longer in flight); everything else after a submit keeps the task for the next run.
 """
 
 from __future__ import annotations
@@ -39,7 +60,7 @@ class ReelmakeError(Exception):
 
 
 class StoryboardError(ReelmakeError):
-    """A storyboard (or campaign) could not be used as written."""
+    """A storyboard, campaign, option or state file could not be used as it is."""
 
 
 @dataclass
@@ -63,43 +84,73 @@ class ValidationError(StoryboardError):
         return "\n".join(p.format() for p in self.problems)
 
 
-class BackendError(ReelmakeError):
-    """A backend could not render a job.
-
-    ``retryable``: trying the same call again may succeed (rate limit, provider hiccup).
-    ``ambiguous``: a paid task may exist although we got no id for it; never resubmit blindly.
-    ``task_id``: the provider's id when one is known, so it can be resumed or reported.
-    ``task_over``: the provider says the task ended without output (failed, cancelled, gone), so
-    nothing is in flight or billed; without it, an error while waiting leaves the task to resume.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        retryable: bool = False,
-        ambiguous: bool = False,
-        task_id: str | None = None,
-        code: str | int | None = None,
-        retry_after: float | None = None,
-        task_over: bool = False,
-    ) -> None:
-        super().__init__(message)
-        self.task_over = task_over
-        self.retryable = retryable
-        self.ambiguous = ambiguous
-        self.task_id = task_id
-        self.code = code
-        self.retry_after = retry_after
-
-
-class BackendUnavailable(ReelmakeError):
-    """A backend cannot run here at all (missing extra, missing API key, not implemented yet)."""
-
-
 class BudgetExceeded(ReelmakeError):
-    """A run would submit more than its cap allows."""
+    """A run would submit more than its cap allows, or the spend was not confirmed."""
 
 
 class MediaError(ReelmakeError):
     """ffmpeg/ffprobe failed or a media file is not what it should be."""
+
+
+class BackendUnavailable(ReelmakeError):
+    """A backend cannot run here at all (missing extra, missing API key, bad setting)."""
+
+
+class BackendError(ReelmakeError):
+    """A backend could not render one job. ``task_id``: the provider's id when one is known."""
+
+    def __init__(self, message: str, *, task_id: str | None = None, code: str | int | None = None) -> None:
+        super().__init__(message)
+        self.task_id = task_id
+        self.code = code
+
+
+class SubmitRejected(BackendError):
+    """The provider refused the submit with a reason: no task exists and nothing was charged.
+    The same request would be refused again, so it is not sent again."""
+
+
+class RateLimited(SubmitRejected):
+    """The provider refused the submit because of its rate limit (HTTP 429): no task exists.
+    ``retry_after``: seconds the provider asked us to wait, when it said."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class NotSent(BackendError):
+    """The submit provably never reached the provider (connection refused, DNS): sending again is free."""
+
+
+class SubmitAmbiguous(BackendError):
+    """The submit may have reached the provider and created a paid task, but no task id came back.
+    Never sent again blindly: the task is looked up first (reconciliation)."""
+
+
+class TaskFailed(BackendError):
+    """The provider ended the task without output; failed tasks are refunded. ``retryable``: a new
+    task with the same request may succeed (a provider-side error rather than a bad request)."""
+
+    def __init__(self, message: str, *, retryable: bool = False, **kwargs) -> None:
+        super().__init__(message, **kwargs)
+        self.retryable = retryable
+
+
+class TaskLost(BackendError):
+    """The provider no longer knows the task or its output (deleted after its retention period, or
+    another account's key). The task is over; rendering the shot again pays again."""
+
+
+class Transient(BackendError):
+    """Contact was lost, or an answer could not be used, while waiting for or downloading a task that
+    may still exist. The task stays in the journal and the next run resumes it."""
+
+
+class OutputRejected(BackendError):
+    """The provider delivered a clip that is not what was ordered (wrong length or aspect ratio, no
+    video). The task stays in the journal; report it to the provider."""
+
+
+# Errors after which a task no longer runs at the provider (nothing in flight, nothing billed).
+TASK_OVER = (TaskFailed, TaskLost)

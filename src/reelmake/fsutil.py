@@ -12,6 +12,23 @@ from pathlib import Path
 _CHUNK = 1 << 20
 
 
+def project_root(path: Path) -> Path:
+    """The git work tree containing ``path``, else its directory: nothing reelmake reads may leave it."""
+    start = Path(path).resolve().parent
+    for candidate in (start, *start.parents):
+        if (candidate / ".git").exists():
+            return candidate
+    return start
+
+
+def display_name(path: Path) -> str:
+    """The path as users typed it relative to the current directory, when possible."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return str(path)
+
+
 def sha256_file(path: Path) -> str:
     """Hex sha256 of a file's content, read in 1 MiB chunks."""
     digest = hashlib.sha256()

@@ -65,14 +65,50 @@ def _fraction(text: str | None) -> Fraction | None:
     return value or None
 
 
-def probe(path: Path) -> MediaInfo:
-    """Probe ``path`` with ffprobe; raise :class:`MediaError` if it is not readable media."""
+# The demuxer for each file type reelmake reads from a project, by extension. ffmpeg otherwise detects
+# formats by content, so a `.mp4` that is really an HLS or concat playlist could make it open any
+# file it names; pinned to the format its name claims, such a file is simply not valid media.
+DEMUXERS: dict[str, dict[str, str]] = {
+    "image": {".png": "png_pipe", ".jpg": "jpeg_pipe", ".jpeg": "jpeg_pipe", ".webp": "webp_pipe"},
+    "video": {".mp4": "mov", ".mov": "mov", ".m4v": "mov", ".webm": "matroska", ".mkv": "matroska"},
+    "audio": {".wav": "wav", ".m4a": "mov", ".mp4": "mov", ".aac": "aac", ".mp3": "mp3", ".flac": "flac",
+              ".ogg": "ogg", ".opus": "ogg"},
+}
+# Only plain files: no network, no `subfile:`/`concat:` indirection for anything we open.
+PROTOCOLS = "file,pipe"
+
+
+def demuxer_for(path: Path, kind: str | None = None) -> str | None:
+    """The demuxer for ``path`` by its extension (within ``kind`` when given); None: not a type we read."""
+    suffix = Path(path).suffix.lower()
+    tables = [DEMUXERS[kind]] if kind else list(DEMUXERS.values())
+    return next((table[suffix] for table in tables if suffix in table), None)
+
+
+def input_args(path: Path, kind: str | None = None) -> list[str]:
+    """``-i path`` for a file from a project, with its demuxer pinned and only the file protocol allowed.
+
+    A path ffmpeg could read as a protocol or pattern (``a:b.png``, ``shot%03d.png``) is passed as
+    ``file:`` so it is read as the one file it names."""
+    fmt = demuxer_for(path, kind)
+    pinned = ["-f", fmt] if fmt else []
+    return [*pinned, "-protocol_whitelist", PROTOCOLS, "-i", f"file:{Path(path).resolve()}"]
+
+
+def probe(path: Path, kind: str | None = None) -> MediaInfo:
+    """Probe ``path`` with ffprobe (its demuxer pinned by extension); MediaError if it is not readable media."""
     require_ffmpeg()
-    cmd = ["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(path)]
+    fmt = demuxer_for(path, kind)
+    pinned = ["-f", fmt] if fmt else []
+    cmd = ["ffprobe", "-v", "error", *pinned, "-protocol_whitelist", PROTOCOLS, "-print_format", "json",
+           "-show_format", "-show_streams", f"file:{Path(path).resolve()}"]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise MediaError(f"{path}: not readable media ({proc.stderr.strip() or 'ffprobe failed'})")
-    data = json.loads(proc.stdout or "{}")
+    try:
+        data = json.loads(proc.stdout or "{}")
+    except ValueError:
+        raise MediaError(f"{path}: ffprobe printed no readable description") from None
     fmt = data.get("format", {})
     video = next((s for s in data.get("streams", []) if s.get("codec_type") == "video"), None)
     audio = next((s for s in data.get("streams", []) if s.get("codec_type") == "audio"), None)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from reelmake.backends.wavespeed import WaveSpeedBackend
+from reelmake.backends.wavespeed.backend import WaveSpeedBackend
 
 from .wavespeed import FakeWaveSpeed
 from .wavespeed_jobs import make_image, make_video
@@ -52,7 +52,7 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clips: Path) -> Iterat
 
 
 def backend(tmp_path: Path, **settings: Any) -> WaveSpeedBackend:
-    return WaveSpeedBackend({"cache_dir": tmp_path / "cache", **FAST, **settings})
+    return WaveSpeedBackend({**FAST, **settings}, tmp_path / "cache")
 
 
 def run(backend: WaveSpeedBackend, coro_fn: Any) -> Any:

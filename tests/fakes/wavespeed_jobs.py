@@ -6,7 +6,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from reelmake.backends.base import InputFile, RenderJob, file_ref
+from reelmake.jobs import InputFile, JobId, RenderJob, file_ref
 from reelmake.fsutil import sha256_file
 from reelmake.media import run_ffmpeg
 
@@ -71,7 +71,7 @@ def make_job(
     mode = "video" if video is not None else "sound" if sound else "base"
     return RenderJob(
         key=f"key-{shot_id}",
-        shot_id=shot_id,
+        id=JobId(shot_id),
         backend="wavespeed",
         model=endpoint.split("/")[1],
         endpoint=endpoint,

@@ -1,0 +1,38 @@
+"""The animatic's request format: everything it draws, so its render key stays honest. Pure.
+
+Mentions are written as plain names (the thumbnails are labelled "Figure N · name", so the preview
+matches what a hosted model will be told).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ...jobs import Prompt, ShotSpec
+
+# Bump when the animatic draws differently, so cached previews are drawn again.
+LOOK = 2
+
+
+def prompt(shot: ShotSpec, text: Prompt) -> str:
+    return shot.text(text, lambda name: name)
+
+
+def request(shot: ShotSpec, model: Any, settings: Mapping[str, Any]) -> dict[str, Any]:
+    width, height = model.size_for(shot.aspect_ratio) or (1280, 720)
+    return {
+        "look": LOOK,
+        "shot": shot.shot,
+        "prompt": prompt(shot, shot.prompt),
+        "duration": float(shot.duration),
+        "aspect_ratio": shot.aspect_ratio,
+        "width": width,
+        "height": height,
+        "fps": model.limit("fps", default=24),
+        "images": [image for image, _ in shot.images],
+        "labels": [name for _, name in shot.images],
+        "video": shot.video,
+        "sound": shot.sound,
+        "segments": [{"prompt": prompt(shot, s.prompt), "duration": s.duration} for s in shot.segments],
+    }

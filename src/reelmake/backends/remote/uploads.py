@@ -1,0 +1,60 @@
+"""Which reference files a host already has: its URL per content hash, remembered until it expires.
+
+Hosts take URLs, delete uploads after a while, and limit how much may be uploaded, so each distinct
+file is uploaded at most once per host while its URL is fresh: across shots, storyboards and runs
+(one small JSON per hash in the backend's workspace folder).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from hashlib import sha256
+from pathlib import Path
+from typing import Any
+
+from ...fsutil import atomic_write_text
+
+# Forget a URL well before the provider deletes the file: a render that takes hours must still find it.
+SAFETY_MARGIN = 6 * 3600.0
+
+
+class UploadCache:
+    """``<sha256>-<base url tag>.json`` files holding ``{"url", "uploaded_at", "expires_at"}``."""
+
+    def __init__(self, directory: Path | None, base_url: str, ttl: float) -> None:
+        self.directory = directory
+        self.ttl = ttl
+        self._tag = sha256(base_url.encode()).hexdigest()[:12]
+        self._memory: dict[str, dict[str, Any]] = {}
+
+    def _path(self, digest: str) -> Path | None:
+        return self.directory / f"{digest}-{self._tag}.json" if self.directory else None
+
+    def get(self, digest: str, now: float | None = None) -> str | None:
+        now = time.time() if now is None else now
+        entry = self._memory.get(digest)
+        path = self._path(digest)
+        if entry is None and path is not None and path.exists():
+            try:
+                entry = json.loads(path.read_text())
+            except (OSError, ValueError):
+                entry = None  # a damaged entry only costs one upload
+        if entry and float(entry.get("expires_at", 0)) > now and isinstance(entry.get("url"), str):
+            self._memory[digest] = entry
+            return entry["url"]
+        return None
+
+    def put(self, digest: str, url: str, uploaded_at: float) -> None:
+        expires_at = uploaded_at + self.ttl - SAFETY_MARGIN
+        entry = {"sha256": digest, "url": url, "uploaded_at": uploaded_at, "expires_at": expires_at}
+        self._memory[digest] = entry
+        path = self._path(digest)
+        if path is not None:
+            atomic_write_text(path, json.dumps(entry, indent=1) + "\n")
+
+    def forget(self, digest: str) -> None:
+        self._memory.pop(digest, None)
+        path = self._path(digest)
+        if path is not None:
+            path.unlink(missing_ok=True)

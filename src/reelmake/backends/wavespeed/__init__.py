@@ -1,0 +1,30 @@
+"""WaveSpeed AI as a host (Kling Video O3 reference-to-video): the plugin object.
+
+Importing this package is cheap: the HTTP backend is imported only when a render starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ...plugins import BackendPlugin, RequestFormat
+from . import compile as kling
+from .settings import SCHEMA
+
+
+def _create(settings: Mapping[str, Any], folder: Path) -> Any:
+    from .backend import WaveSpeedBackend
+
+    return WaveSpeedBackend(settings, folder)
+
+
+plugin = BackendPlugin(
+    name="wavespeed",
+    remote=True,
+    factory=_create,
+    compilers={"kling-o3": RequestFormat(kling.prompt, kling.request)},
+    settings_schema=SCHEMA,
+    description="WaveSpeed AI (hosted, paid): Kling Video O3 reference-to-video",
+)

@@ -1,0 +1,397 @@
+"""WaveSpeed AI backend (Kling O3 reference-to-video): submit, poll, download, reconcile, price.
+
+Money rules (PROVIDERS.md): the submit POST is not idempotent, so it is repeated only when the
+request provably never left (connect error) or was explicitly refused (429). Anything else after
+sending raises :class:`SubmitAmbiguous`: the orchestrator then calls :meth:`reconcile`, which looks
+the task up in the provider's history instead of paying twice.
+
+Settings (``backends.wavespeed`` in the storyboard; ``folder`` is the backend's workspace folder):
+``poll_initial`` / ``poll_max`` / ``poll_factor`` (seconds; default 2 → ×1.5 → 10);
+``connect_timeout`` (10), ``submit_timeout`` (60), ``read_timeout`` (30); ``max_download_mb`` (500);
+``rate_limit_backoff`` (2 s, doubled per consecutive 429 without Retry-After); ``retry_backoff`` (0.5 s,
+first pause before repeating a safe request); ``submit_attempts`` (5).
+The key comes from ``WAVESPEED_API_KEY`` only, and the endpoint from the catalog or the user's
+environment (``WAVESPEED_BASE_URL``, which tests point at a loopback fake): never from a storyboard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import time
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ...errors import (
+    BackendError,
+    BackendUnavailable,
+    NotSent,
+    RateLimited,
+    SubmitAmbiguous,
+    SubmitRejected,
+    TaskFailed,
+    TaskLost,
+    Transient,
+)
+from ...jobs import RenderJob, StatusCallback, TaskOutput, is_file_ref
+from ..remote.download import download_and_verify
+from ..remote.http import RateLimiter, check_url, retry_after_seconds
+from ..remote.uploads import UploadCache
+from .api import DEFAULT_BASE_URL, Api, api_error, decode, log
+from .uploads import PROVIDER_TTL, Uploader
+
+KEY_ENV = "WAVESPEED_API_KEY"
+BASE_URL_ENV = "WAVESPEED_BASE_URL"
+
+RUNNING = ("created", "processing")
+FAILED = ("failed", "cancelled", "timeout", "deleted")
+# Provider error codes: what they mean, and whether a *new* task may succeed (the failed one is refunded).
+TASK_ERRORS: dict[int, tuple[str, bool]] = {
+    1200: ("the provider's content moderation rejected the prompt or a reference; change them", False),
+    1400: ("a required parameter is missing; fix the storyboard", False),
+    1401: ("a parameter is invalid; fix the storyboard", False),
+    1402: ("the provider could not fetch a reference URL (an expired upload or an unreachable link)", False),
+    1403: ("the task failed; change the request rather than retrying it as is", False),
+    1405: ("the task failed; change the request rather than retrying it as is", False),
+    5000: ("internal error at the provider (the task is refunded; a new one may succeed)", True),
+    5003: ("the provider is unavailable (the task is refunded; a new one may succeed)", True),
+    5004: ("the task timed out at the provider (refunded; a new one may succeed)", True),
+}
+# What identifies our task among the provider's recent ones (besides the references, when known).
+MATCHED_FIELDS = ("prompt", "duration", "aspect_ratio", "sound", "shot_type", "multi_prompt")
+_CODE_IN_TEXT = re.compile(r"\b(1[24]0[0-5]|500[0-9])\b")
+
+
+def poll_delays(initial: float, factor: float, maximum: float) -> Iterator[float]:
+    """Seconds to sleep before each poll: ``initial`` growing by ``factor`` up to ``maximum``.
+
+    With the defaults (2, 1.5, 10) a task is polled at 2, 5, 9.5, 16.25, 26.25 s and then every 10 s:
+    a 60 s task costs 9 polls and is noticed at most 10 s late.
+    """
+    delay = initial
+    while True:
+        yield delay
+        delay = min(delay * factor, maximum)
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _epoch(value: Any) -> float:
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
+
+
+class WaveSpeedBackend:
+    """Renders Kling O3 jobs on WaveSpeed; see the module docstring for settings and safety rules."""
+
+    name = "wavespeed"
+    remote = True
+
+    def __init__(self, settings: Mapping[str, Any], folder: Path | None = None) -> None:
+        self.settings = dict(settings)
+        self.base_url = (os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
+        self.poll_initial = float(self.settings.get("poll_initial", 2.0))
+        self.poll_max = float(self.settings.get("poll_max", 10.0))
+        self.poll_factor = float(self.settings.get("poll_factor", 1.5))
+        self.submit_attempts = int(self.settings.get("submit_attempts", 5))
+        self.retry_backoff = float(self.settings.get("retry_backoff", 0.5))
+        self.submit_timeout = float(self.settings.get("submit_timeout", 60.0))
+        self.max_download_bytes = int(float(self.settings.get("max_download_mb", 500)) * 1024 * 1024)
+        self.timeout = httpx.Timeout(
+            float(self.settings.get("read_timeout", 30.0)), connect=float(self.settings.get("connect_timeout", 10.0))
+        )
+        self.limiter = RateLimiter(base_delay=float(self.settings.get("rate_limit_backoff", 2.0)))
+        self._upload_dir = Path(folder) / "uploads" if folder else None
+        self._api: Api | None = None
+        self._uploader: Uploader | None = None
+
+    def __repr__(self) -> str:
+        return f"WaveSpeedBackend(base_url={self.base_url!r})"
+
+    # --- setup ------------------------------------------------------------------------------
+
+    def preflight(self, jobs: list[RenderJob]) -> None:
+        """Fail before anything is uploaded or spent: a missing key or a disallowed base URL."""
+        check_url(self.base_url, "WaveSpeed base URL")
+        key = os.environ.get(KEY_ENV, "").strip()
+        if not key:
+            raise BackendUnavailable(
+                f"{KEY_ENV} is not set. Create a key at https://wavespeed.ai/accesskey and export it "
+                f"(export {KEY_ENV}=...); reelmake reads it from the environment only. "
+                f"{len(jobs)} shot(s) need it; nothing was uploaded or submitted."
+            )
+        if not (key.isascii() and key.isprintable()) or any(ch.isspace() for ch in key):
+            # Never echo it: a key with a stray newline would otherwise end up in an error message.
+            raise BackendUnavailable(
+                f"{KEY_ENV} contains characters an API key cannot have (spaces, line breaks, control or "
+                "non-ASCII characters); copy the key again. Nothing was uploaded or submitted."
+            )
+
+    @property
+    def api(self) -> Api:
+        if self._api is None:
+            self.preflight([])
+            key = os.environ[KEY_ENV].strip()
+            self._api = Api(
+                self.base_url, key, timeout=self.timeout, limiter=self.limiter, retry_backoff=self.retry_backoff
+            )
+            self._uploader = Uploader(self._api, UploadCache(self._upload_dir, self.base_url, PROVIDER_TTL))
+        return self._api
+
+    @property
+    def uploader(self) -> Uploader:
+        self.api  # noqa: B018 - creates the uploader with the session
+        assert self._uploader is not None
+        return self._uploader
+
+    async def aclose(self) -> None:
+        if self._api is not None:
+            await self._api.aclose()
+
+    # --- requests ---------------------------------------------------------------------------
+
+    async def resolve(self, job: RenderJob) -> dict[str, Any]:
+        """``job.request`` with every ``sha256:`` reference replaced by its uploaded URL.
+
+        Runs before anything is submitted, so whatever goes wrong here created no task: a provider
+        that could not be reached is :class:`NotSent`, any refusal :class:`SubmitRejected`."""
+        try:
+            return await self._resolve(job)
+        except (NotSent, SubmitRejected):
+            raise
+        except Transient as exc:
+            raise NotSent(str(exc), code=exc.code) from None
+        except BackendError as exc:
+            raise SubmitRejected(str(exc), code=exc.code) from None
+
+    async def _resolve(self, job: RenderJob) -> dict[str, Any]:
+        body = dict(job.request)
+        if "images" in body:
+            body["images"] = [await self._url(job, ref) for ref in body["images"]]
+        if body.get("video") is not None:
+            body["video"] = await self._url(job, body["video"])
+        return body
+
+    async def _url(self, job: RenderJob, ref: str) -> str:
+        if is_file_ref(ref):
+            return await self.uploader.url_for(job.file(ref))
+        if not ref.startswith("https://"):
+            raise SubmitRejected(f"shot {job.shot_id}: reference {ref!r} is neither a local file nor an https:// URL.")
+        return ref
+
+    async def submit(self, job: RenderJob) -> str:
+        """POST the job once; return the task id. See the module docstring for the retry rules."""
+        body = await self.resolve(job)
+        path = f"/api/v3/{job.endpoint}"
+        what = f"shot {job.shot_id}: submit to {job.endpoint}"
+        delay = 2 * self.retry_backoff
+        for attempt in range(1, self.submit_attempts + 1):
+            try:
+                response = await self.api.send("POST", path, json=body, timeout=self.submit_timeout)
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                # The request never reached the provider: no task exists, trying again is free.
+                log.warning(
+                    "%s: could not connect (%s), attempt %d/%d", what, type(exc).__name__, attempt, self.submit_attempts
+                )
+                if attempt == self.submit_attempts:
+                    raise NotSent(
+                        f"{what}: could not connect to {self.base_url} ({type(exc).__name__}). "
+                        "Nothing was submitted; check the network and run again."
+                    ) from None
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 60 * self.retry_backoff)
+                continue
+            except httpx.TransportError as exc:
+                raise self._ambiguous(what, f"{type(exc).__name__}: {exc}") from None
+            if response.status_code == 429:
+                pause = self.limiter.penalize(retry_after_seconds(response))
+                log.warning("%s: rate limited (HTTP 429); all WaveSpeed requests pause %.1fs", what, pause)
+                if attempt == self.submit_attempts:
+                    raise RateLimited(
+                        f"{what}: WaveSpeed kept answering 429 (rate limited); nothing was submitted. "
+                        "Lower backends.wavespeed.max_concurrency or --jobs, or wait and run again.",
+                        retry_after=pause,
+                    )
+                continue
+            return self._task_id(what, response)
+        raise AssertionError("unreachable")
+
+    def _task_id(self, what: str, response: httpx.Response) -> str:
+        reply = decode(response)
+        if reply.ok and isinstance(reply.data, dict) and reply.data.get("id"):
+            self.limiter.succeeded()
+            task_id = str(reply.data["id"])
+            log.info("%s: task %s created", what, task_id)
+            return task_id
+        status = response.status_code
+        if 400 <= status < 500 or (status < 300 and reply.parsed and reply.code != 200):
+            # A refusal with a reason: no task was created, and the same body would be refused again.
+            refusal = api_error(what, reply, self.api.scrub)
+            hint = TASK_ERRORS.get(refusal.code, ("", False))[0] if isinstance(refusal.code, int) else ""
+            hint = f" ({hint})" if hint else ""
+            raise SubmitRejected(f"{refusal}{hint}; nothing was charged.", code=refusal.code)
+        reason = f"HTTP {status}: {reply.message}" if reply.parsed else f"HTTP {status}, unreadable body"
+        raise self._ambiguous(what, reason)
+
+    def _ambiguous(self, what: str, reason: str) -> SubmitAmbiguous:
+        return SubmitAmbiguous(
+            f"{what}: the request was sent but no task id came back ({self.api.scrub(reason)}). A paid task may "
+            "exist: reelmake looks for it in WaveSpeed's history before submitting again, and reports the shot "
+            "as ambiguous if it cannot tell (see `reelmake status`; `--resubmit` to pay again deliberately)."
+        )
+
+    # --- waiting ----------------------------------------------------------------------------
+
+    async def wait(self, job: RenderJob, task_id: str, on_status: StatusCallback) -> TaskOutput:
+        """Poll ``task_id`` on the backoff schedule until it is terminal."""
+        what = f"shot {job.shot_id}: task {task_id}"
+        last = None
+        for delay in poll_delays(self.poll_initial, self.poll_factor, self.poll_max):
+            await asyncio.sleep(delay)
+            try:
+                data = await self.api.call("GET", f"/api/v3/predictions/{task_id}/result", what=what, attempts=6)
+            except Transient as exc:
+                # The task may still be running and billed: losing contact is not a failure of the task.
+                # Keep polling; the orchestrator's per-shot timeout bounds an outage that never ends.
+                log.warning("%s: polling failed (%s); still waiting", what, exc)
+                on_status("running", "provider unreachable, retrying")
+                continue
+            except BackendError as exc:
+                if exc.code == 404:
+                    raise TaskLost(
+                        f"{what}: WaveSpeed does not know this task (outputs and tasks are deleted after 7 days; "
+                        f"or WAVESPEED_BASE_URL / the key point at another account). Rerun the shot with --force.",
+                        task_id=task_id,
+                        code=404,
+                    ) from None
+                # Refused (a revoked key, say): the task itself may still run and bill. Keep it for later.
+                raise Transient(str(exc), task_id=task_id, code=exc.code) from None
+            status = str((data or {}).get("status", ""))
+            if status != last:
+                log.info("%s: %s", what, status)
+                last = status
+            if status in RUNNING:
+                on_status("running", status)
+                continue
+            if status == "completed":
+                outputs = tuple(u for u in data.get("outputs") or () if isinstance(u, str))
+                if not outputs:
+                    raise Transient(
+                        f"{what}: completed without any output URL; report it to WaveSpeed.", task_id=task_id
+                    )
+                return TaskOutput(task_id=task_id, urls=outputs, raw=data)
+            if status in FAILED:
+                raise self._task_failed(job, task_id, status, data)
+            raise Transient(f"{what}: unknown status {status!r} from WaveSpeed.", task_id=task_id)
+        raise AssertionError("unreachable")
+
+    def _task_failed(self, job: RenderJob, task_id: str, status: str, data: Mapping[str, Any]) -> TaskFailed:
+        error = self.api.scrub(str(data.get("error") or "no reason given"))
+        code = data.get("code") or data.get("error_code")
+        if not isinstance(code, int):
+            found = _CODE_IN_TEXT.search(error)
+            code = int(found.group(1)) if found else None
+        meaning, retryable = TASK_ERRORS.get(code, ("", False)) if code is not None else ("", False)
+        if code is None and status == "timeout":
+            meaning, retryable = TASK_ERRORS[5004]
+        if code == 1402:
+            # Our cached upload URL may be what expired: the next attempt uploads afresh.
+            for file in job.files.values():
+                self.uploader.cache.forget(file.sha256)
+        return TaskFailed(
+            f"shot {job.shot_id}: WaveSpeed task {task_id} {status}: {error}" + (f" ({meaning})" if meaning else ""),
+            retryable=retryable,
+            task_id=task_id,
+            code=code,
+        )
+
+    async def fetch(self, job: RenderJob, output: TaskOutput, dest: Path) -> None:
+        """Download the first output to ``dest`` (atomically) and verify it is the clip we asked for."""
+        await download_and_verify(self.api.client, job, output, dest, self.max_download_bytes, self.timeout,
+                                  host="WaveSpeed")
+
+    # --- recovery and prices -----------------------------------------------------------------
+
+    async def reconcile(self, job: RenderJob, submitted_after: float) -> str | None:
+        """The task an ambiguous submit created: same model, created after ``submitted_after`` (epoch
+        seconds, minus clock skew), same prompt, duration and (when known) references. None if none.
+        """
+        expected = self._resolved_for_match(job)
+        after = submitted_after - 300.0  # our clock and the provider's may disagree by minutes
+        query = {
+            "page_size": 100,
+            "model": job.endpoint,
+            "created_after": _iso(after),
+            "created_before": _iso(time.time() + 300.0),
+        }
+        matches: list[tuple[float, str]] = []
+        for page in range(1, 11):
+            data = await self.api.call(
+                "POST", "/api/v3/predictions", what=f"shot {job.shot_id}: history lookup", json={**query, "page": page}
+            )
+            items = (data or {}).get("items") or []
+            for item in items:
+                inputs = item.get("inputs") or item.get("input")
+                if item.get("model") not in (None, job.endpoint) or not isinstance(inputs, dict):
+                    continue
+                if all(inputs.get(k) == v for k, v in expected.items()):
+                    matches.append((_epoch(item.get("created_at")), str(item["id"])))
+            if len(items) < query["page_size"]:
+                break
+        if not matches:
+            log.info("shot %s: no task in WaveSpeed's history matches the ambiguous submit", job.shot_id)
+            return None
+        # The first task created after the submit started is ours; an identical one from minutes before
+        # (an earlier --force take) only counts when the clocks disagree and nothing later matches.
+        matches.sort(key=lambda m: (m[0] < submitted_after - 5.0, m[0]))
+        if len(matches) > 1:
+            log.warning(
+                "shot %s: %d tasks match the ambiguous submit (%s); resuming %s",
+                job.shot_id, len(matches), ", ".join(i for _, i in matches), matches[0][1],
+            )
+        return matches[0][1]
+
+    def _resolved_for_match(self, job: RenderJob) -> dict[str, Any]:
+        """The input fields a history item must carry to be ours. Reference URLs take part only when
+        their uploads are cached: reconciling must never upload anything."""
+        request = job.request
+        expected = {k: request[k] for k in MATCHED_FIELDS if k in request}
+        images = [self._known_url(job, ref) for ref in request.get("images", [])]
+        if None not in images:
+            expected["images"] = images
+        video = request.get("video")
+        if video is not None and (url := self._known_url(job, video)) is not None:
+            expected["video"] = url
+        return expected
+
+    def _known_url(self, job: RenderJob, ref: str) -> str | None:
+        return self.uploader.cache.get(job.file(ref).sha256) if is_file_ref(ref) else ref
+
+    async def price(self, job: RenderJob) -> Decimal:
+        """The provider's exact charge for ``job`` (``POST /api/v3/model/price``), for ``--price-check``.
+
+        References are uploaded (and cached) first because the price endpoint takes the same inputs as
+        a submit; the uploads are reused by the render that follows.
+        """
+        inputs = await self.resolve(job)
+        what = f"shot {job.shot_id}: price check"
+        query = {"model_id": job.endpoint, "inputs": inputs}
+        data = await self.api.call("POST", "/api/v3/model/price", what=what, json=query)
+        try:
+            return Decimal(str(data["price"]))
+        except (KeyError, TypeError, InvalidOperation):
+            raise BackendError(f"shot {job.shot_id}: WaveSpeed's price answer has no price: {data!r}") from None
+
+
+__all__ = ["BASE_URL_ENV", "KEY_ENV", "TASK_ERRORS", "WaveSpeedBackend"]

@@ -1,0 +1,108 @@
+"""Reference files to WaveSpeed URLs, uploaded once per content hash (see ``remote.uploads``).
+
+Both documented routes: the SDK 2.x ticket (``POST /api/v3/media/uploads``, then a PUT of the bytes
+to a pre-signed URL without our key) and the older binary route (``POST /api/v3/media/upload/binary``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import mimetypes
+import time
+from hashlib import sha256
+from typing import Any
+
+import httpx
+
+from ...errors import BackendError, NotSent, SubmitRejected
+from ...jobs import InputFile
+from ..remote.http import check_url
+from ..remote.uploads import UploadCache
+from .api import Api, decode
+
+log = logging.getLogger("reelmake.backends.wavespeed")
+
+# WaveSpeed deletes uploaded files after 7 days (PROVIDERS.md).
+PROVIDER_TTL = 7 * 24 * 3600.0
+
+
+class Uploader:
+    """Turns :class:`InputFile` objects into provider URLs, uploading when the cache has none."""
+
+    def __init__(self, api: Api, cache: UploadCache) -> None:
+        self.api = api
+        self.cache = cache  # UploadCache(directory, base_url, PROVIDER_TTL)
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._ticket_route = True  # False once the provider says the SDK 2.x route does not exist
+
+    async def url_for(self, file: InputFile) -> str:
+        lock = self._locks.setdefault(file.sha256, asyncio.Lock())
+        async with lock:
+            url = self.cache.get(file.sha256)
+            if url is not None:
+                return url
+            try:
+                data = await asyncio.to_thread(file.path.read_bytes)
+            except OSError as exc:
+                raise SubmitRejected(f"cannot read reference file {file.path} ({file.name}): {exc.strerror}") from None
+            if sha256(data).hexdigest() != file.sha256:
+                raise SubmitRejected(
+                    f"reference file {file.path} ({file.name}) changed since the plan was made; run again to re-plan."
+                )
+            started = time.time()
+            url = await self._upload(file, data)
+            self.cache.put(file.sha256, url, started)
+            log.info("uploaded %s (%s, %d bytes) -> %s", file.path.name, file.name, len(data), url)
+            return url
+
+    async def _upload(self, file: InputFile, data: bytes) -> str:
+        filename = file.path.name
+        content_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+        what = f"upload of {filename} ({file.name})"
+        if self._ticket_route:
+            try:
+                announce = {"filename": filename, "size": len(data), "content_type": content_type}
+                ticket = await self.api.call("POST", "/api/v3/media/uploads", what=what, json=announce)
+            except BackendError as exc:
+                if exc.code not in (404, 405):
+                    raise
+                log.info("WaveSpeed has no /api/v3/media/uploads here; using the binary upload route")
+                self._ticket_route = False
+            else:
+                return await self._put(what, ticket, data)
+        result = await self.api.call(
+            "POST", "/api/v3/media/upload/binary", what=what, files={"file": (filename, data, content_type)}
+        )
+        return _download_url(what, result)
+
+    async def _put(self, what: str, ticket: Any, data: bytes) -> str:
+        upload = ticket.get("upload") if isinstance(ticket, dict) else None
+        if not isinstance(upload, dict) or str(upload.get("method", "")).upper() != "PUT" or not upload.get("url"):
+            raise SubmitRejected(f"{what}: WaveSpeed returned an upload ticket reelmake does not understand: {ticket!r}")
+        url = check_url(str(upload["url"]), "upload URL from WaveSpeed")
+        headers = {str(k): str(v) for k, v in (upload.get("headers") or {}).items()}
+        # A pre-signed storage URL: exactly the headers it names, and never our Authorization.
+        delay = 0.5
+        for attempt in range(1, 4):
+            try:
+                response = await self.api.client.put(url, content=data, headers=headers, timeout=self.api.timeout)
+            except httpx.TransportError as exc:
+                failure = f"{type(exc).__name__}: {exc}"
+            else:
+                if 200 <= response.status_code < 300:
+                    return _download_url(what, ticket)
+                failure = f"HTTP {response.status_code}: {decode(response).message}"
+                if response.status_code < 500 and response.status_code != 429:
+                    raise SubmitRejected(f"{what}: the storage server refused the file ({failure}).")
+            log.info("%s: PUT attempt %d failed (%s)", what, attempt, failure)
+            await asyncio.sleep(delay)
+            delay *= 2
+        raise NotSent(f"{what}: the storage server did not take the file ({failure}).")
+
+
+def _download_url(what: str, data: Any) -> str:
+    url = data.get("download_url") if isinstance(data, dict) else None
+    if not isinstance(url, str) or not url:
+        raise NotSent(f"{what}: WaveSpeed's answer has no download_url: {data!r}")
+    return check_url(url, "download URL from WaveSpeed")

@@ -1,0 +1,5 @@
+"""`python -m reelmake.cli`: the command line."""
+
+from . import main
+
+main()

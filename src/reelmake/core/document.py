@@ -1,0 +1,161 @@
+"""A storyboard document: YAML with positions → schema → dataclasses → semantic rules. Pure.
+
+The text comes in, a :class:`Storyboard` and every problem come out; nothing here touches the disk.
+Which referenced files exist and what media they hold is the engine's inspection step, and
+:mod:`reelmake.core.references` judges its findings.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from ..catalog import default_model, get_model
+from ..errors import Problem
+from . import rules
+from .model import (
+    RATIOS,
+    STANDARD_SIZES,
+    Asset,
+    Character,
+    Deliverable,
+    Mix,
+    Segment,
+    Shot,
+    ShotTransition,
+    SoundtrackItem,
+    Storyboard,
+)
+from .schema import schema_problems
+from .yamlpos import Positions, load_yaml
+
+SHOT_DEFAULTS = {"backend": "animatic", "aspect_ratio": "16:9", "duration": 5, "sound": False,
+                 "shot_type": "intelligent"}
+
+
+def _choose_model(backend: str, model_id: str | None, override: str | None) -> tuple[str, str]:
+    if override:
+        keep = model_id and (m := get_model(model_id)) is not None and m.backend == override
+        if not keep:
+            fallback = default_model(override)
+            model_id = fallback.id if fallback else None
+        backend = override
+    if model_id is None:
+        fallback = default_model(backend)
+        model_id = fallback.id if fallback else ""
+    return backend, model_id
+
+
+def _shot(index: int, raw: dict[str, Any], defaults: dict[str, Any], override: str | None) -> Shot:
+    merged = {**SHOT_DEFAULTS, **defaults, **raw}
+    backend, model = _choose_model(merged["backend"], merged.get("model"), override)
+    transition = raw.get("transition")
+    trim = raw.get("trim")
+    return Shot(
+        index=index,
+        id=raw["id"],
+        prompt=raw["prompt"],
+        backend=backend,
+        model=model,
+        aspect_ratio=merged["aspect_ratio"],
+        duration=merged["duration"],
+        sound=merged["sound"],
+        shot_type=merged["shot_type"],
+        caption=raw.get("caption"),
+        video=raw.get("video"),
+        keep_original_sound=raw.get("keep_original_sound"),
+        multi_prompt=tuple(Segment(s["prompt"], s["duration"]) for s in raw.get("multi_prompt", [])),
+        refs=tuple(raw.get("refs", [])),
+        trim=(trim[0], trim[1]) if trim else None,
+        transition=ShotTransition(transition["type"], transition["duration"]) if transition else None,
+        seed=raw.get("seed"),
+    )
+
+
+def _aspect_of(width: int, height: int) -> str | None:
+    ratio = width / height
+    for name, value in RATIOS.items():
+        if abs(ratio - value) / value < 0.01:
+            return name
+    return None
+
+
+def _deliverables(raw: list[dict[str, Any]] | None, shots_aspect: str) -> tuple[Deliverable, ...]:
+    if not raw:
+        width, height = STANDARD_SIZES[shots_aspect]
+        return (Deliverable("master", shots_aspect, width, height, 24.0),)
+    out = []
+    for item in raw:
+        if "size" in item:
+            width, height = (int(v) for v in item["size"].split("x"))
+            aspect = item.get("aspect_ratio") or _aspect_of(width, height) or shots_aspect
+        else:
+            aspect = item.get("aspect_ratio", shots_aspect)
+            width, height = STANDARD_SIZES[aspect]
+        out.append(Deliverable(
+            name=item["name"], aspect_ratio=aspect, width=width, height=height,
+            fps=float(item.get("fps", 24)), reframe=item.get("reframe", "crop"),
+            captions=item.get("captions", "sidecar"), quality=int(item.get("quality", 18)),
+        ))
+    return tuple(out)
+
+
+def build(data: dict[str, Any], path: Path, root: Path, positions: Positions, override: str | None) -> Storyboard:
+    """Schema-valid data → Storyboard with defaults applied (pure)."""
+    defaults = data.get("defaults", {})
+    shots = tuple(_shot(i, raw, defaults, override) for i, raw in enumerate(data["shots"]))
+    mix = data.get("mix", {})
+    return Storyboard(
+        path=path,
+        root=root,
+        title=data["title"],
+        style=data.get("style", ""),
+        budget=Decimal(str(data["budget"])) if "budget" in data else None,
+        characters={name: Character(name, tuple(c["images"]), c.get("description", ""))
+                    for name, c in data.get("characters", {}).items()},
+        assets={name: _asset(name, a) for name, a in data.get("assets", {}).items()},
+        shots=shots,
+        soundtrack=tuple(SoundtrackItem(**item) for item in data.get("soundtrack", [])),
+        mix=Mix(**mix),
+        deliverables=_deliverables(data.get("deliverables"), shots[0].aspect_ratio),
+        backends={name: dict(settings) for name, settings in data.get("backends", {}).items()},
+        positions=positions,
+    )
+
+
+def _asset(name: str, raw: dict[str, Any]) -> Asset:
+    kind = next(k for k in ("image", "video", "audio") if k in raw)
+    return Asset(name, kind, raw[kind], raw.get("description", ""))
+
+
+def parse(
+    text: str,
+    path: Path,
+    *,
+    filename: str,
+    root: Path,
+    backend: str | None = None,
+) -> tuple[Storyboard | None, list[Problem]]:
+    """Validate storyboard ``text`` as if it lived at ``path`` (absolute) in project ``root``.
+
+    Returns the storyboard (None when its shape is too broken to build one; check the problems for
+    errors either way) and every problem found.
+    """
+    data, positions, problems = load_yaml(text, filename)
+    if data is None:
+        return None, problems
+    if not isinstance(data, dict):
+        return None, [*problems, Problem(filename, 1, 1, "", "a storyboard is a YAML mapping (reelmake: 1, title, shots…)")]
+    problems += schema_problems(data, positions, filename)
+    if any(p.severity == "error" for p in problems):
+        # Semantic rules assume the shape is right; the schema errors come first.
+        return None, problems
+    storyboard = build(data, path, root, positions, backend)
+    problems += rules.check(storyboard, filename)
+    return storyboard, problems
+
+
+def with_warnings(storyboard: Storyboard, problems: list[Problem]) -> Storyboard:
+    warnings = tuple(p for p in problems if p.severity == "warning")
+    return Storyboard(**{**storyboard.__dict__, "warnings": warnings})

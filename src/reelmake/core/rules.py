@@ -1,0 +1,213 @@
+"""Semantic rules a JSON Schema cannot express (SPEC §2). Pure: reads the Storyboard only."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ..catalog import get_model, models_for
+from ..errors import BackendUnavailable, Problem
+from ..plugins import get_plugin, known_backends
+from .compile import compiled_prompts, reference_names
+from .mentions import find_mentions
+from .model import RATIOS, Shot, Storyboard
+from .yamlpos import format_path
+
+_EPS = 1e-9
+
+
+class _Report:
+    def __init__(self, storyboard: Storyboard, filename: str) -> None:
+        self.sb, self.filename, self.problems = storyboard, filename, []
+
+    def add(self, path: tuple, message: str, *, warning: bool = False, key: bool = False) -> None:
+        line, column = self.sb.positions.of(path, key=key)
+        self.problems.append(Problem(self.filename, line, column, format_path(path), message,
+                                     "warning" if warning else "error"))
+
+
+def check(storyboard: Storyboard, filename: str) -> list[Problem]:
+    report = _Report(storyboard, filename)
+    _check_ids(report)
+    for shot in storyboard.shots:
+        _check_mentions(report, shot)
+        _check_model(report, shot)
+        _check_multi_prompt(report, shot)
+        _check_edit_fields(report, shot)
+    _check_soundtrack(report)
+    _check_deliverables(report)
+    _check_backend_settings(report)
+    return report.problems
+
+
+def _where(shot: Shot, *rest) -> tuple:
+    return ("shots", shot.index, *rest)
+
+
+def _check_ids(report: _Report) -> None:
+    seen: dict[str, int] = {}
+    for shot in report.sb.shots:
+        if shot.id in seen:
+            report.add(_where(shot, "id"), f"shot id {shot.id!r} is already used by shots[{seen[shot.id]}]")
+        seen.setdefault(shot.id, shot.index)
+
+
+def _prompts(shot: Shot) -> Iterator[tuple[tuple, str]]:
+    yield _where(shot, "prompt"), shot.prompt
+    for i, segment in enumerate(shot.multi_prompt):
+        yield _where(shot, "multi_prompt", i, "prompt"), segment.prompt
+
+
+def _check_mentions(report: _Report, shot: Shot) -> None:
+    sb = report.sb
+    for path, text in _prompts(shot):
+        for name, _ in find_mentions(text):
+            asset = sb.assets.get(name)
+            if name not in sb.characters and asset is None:
+                known = ", ".join(f"@{n}" for n in [*sb.characters, *sb.assets]) or "none defined"
+                report.add(path, f"shot {shot.id!r}: @{name} is not a character or asset (known: {known}); "
+                                 "write @@ for a literal @")
+            elif asset is not None and asset.kind == "audio":
+                report.add(path, f"shot {shot.id!r}: @{name} is an audio asset; audio goes in the soundtrack, "
+                                 "not in a prompt")
+            elif asset is not None and asset.kind == "video" and shot.video != name:
+                report.add(path, f"shot {shot.id!r}: @{name} is a video asset; set `video: {name}` on the shot "
+                                 "to use it as the reference video")
+    if shot.video is not None:
+        asset = sb.assets.get(shot.video)
+        if asset is None or asset.kind != "video":
+            report.add(_where(shot, "video"), f"shot {shot.id!r}: video {shot.video!r} must name a video asset")
+    elif shot.keep_original_sound is not None:
+        report.add(_where(shot, "keep_original_sound"),
+                   f"shot {shot.id!r}: keep_original_sound only matters with a reference video", warning=True)
+    for i, name in enumerate(shot.refs):
+        asset = sb.assets.get(name)
+        if name not in sb.characters and (asset is None or asset.kind != "image"):
+            report.add(_where(shot, "refs", i), f"shot {shot.id!r}: refs entry {name!r} must name a character "
+                                                "or an image asset")
+
+
+def _check_model(report: _Report, shot: Shot) -> None:
+    if shot.backend not in known_backends():
+        report.add(_where(shot, "backend"), f"shot {shot.id!r}: unknown backend {shot.backend!r} "
+                                            f"(known: {', '.join(known_backends())})")
+        return
+    model = get_model(shot.model)
+    if model is None or model.backend != shot.backend:
+        choices = ", ".join(models_for(shot.backend)) or "none"
+        report.add(_where(shot, "model"), f"shot {shot.id!r}: model {shot.model!r} is not in the catalog for "
+                                          f"backend {shot.backend!r} (choose one of: {choices})")
+        return
+    if not model.duration_ok(shot.duration):
+        report.add(_where(shot, "duration"), f"shot {shot.id!r}: {model.id} renders {model.duration_rule()}, "
+                                             f"not {shot.duration} s")
+    if shot.aspect_ratio not in model.limit("aspect_ratios", default=[]):
+        report.add(_where(shot, "aspect_ratio"), f"shot {shot.id!r}: {model.id} does not render {shot.aspect_ratio}")
+    if shot.video and not model.feature("reference_video"):
+        report.add(_where(shot, "video"), f"shot {shot.id!r}: {model.id} cannot use a reference video; remove "
+                                          "`video` or pick another model")
+    if shot.multi_prompt and not model.feature("multi_prompt"):
+        report.add(_where(shot, "multi_prompt"), f"shot {shot.id!r}: {model.id} does not support multi_prompt")
+    if shot.sound and not model.feature("sound"):
+        report.add(_where(shot, "sound"), f"shot {shot.id!r}: {model.id} generates no audio; the clip will have "
+                                          "a silent track", warning=True)
+    if shot.sound and shot.video:
+        report.add(_where(shot, "sound"), f"shot {shot.id!r}: sound is ignored with a reference video "
+                                          "(priced at the reference-video rate)", warning=True)
+    images = sum(len(files) for _, files in reference_names(report.sb, shot))
+    if images + (1 if shot.video else 0) < model.limit("min_references", default=0):
+        report.add(_where(shot, "prompt"), f"shot {shot.id!r}: {model.id} is reference-to-video and the provider "
+                                           "may reject a shot without references (1400, not charged): mention a "
+                                           "character or image asset, add `refs`, or set `video`", warning=True)
+    limit = model.limit("reference_images", "max_with_video" if shot.video else "max")
+    if limit is not None and images > limit:
+        with_video = " with a reference video" if shot.video else ""
+        report.add(_where(shot, "prompt"), f"shot {shot.id!r}: {images} reference images, but {model.id} takes at "
+                                           f"most {limit}{with_video}")
+    max_chars = model.limit("prompt", "max_chars")
+    if max_chars:
+        for (path, _), compiled in zip(_prompts(shot), compiled_prompts(report.sb, shot, model), strict=True):
+            length = len(compiled)
+            if length > max_chars:
+                report.add(path, f"shot {shot.id!r}: the compiled prompt is {length} characters; {model.id} "
+                                 f"accepts at most {max_chars}")
+
+
+def _check_multi_prompt(report: _Report, shot: Shot) -> None:
+    if not shot.multi_prompt:
+        return
+    model = get_model(shot.model)
+    most = model.limit("multi_prompt", "max_segments", default=6) if model else 6
+    least = model.limit("multi_prompt", "min_duration", default=1) if model else 1
+    if len(shot.multi_prompt) > most:
+        report.add(_where(shot, "multi_prompt"), f"shot {shot.id!r}: {len(shot.multi_prompt)} segments; at most "
+                                                 f"{most} are allowed")
+    for i, segment in enumerate(shot.multi_prompt):
+        if segment.duration < least - _EPS:
+            report.add(_where(shot, "multi_prompt", i, "duration"), f"shot {shot.id!r}: a segment lasts at least "
+                                                                     f"{least} s")
+    total = sum(s.duration for s in shot.multi_prompt)
+    if abs(total - shot.duration) > _EPS:
+        report.add(_where(shot, "multi_prompt"), f"shot {shot.id!r}: segment durations sum to {total:g} s but the "
+                                                 f"shot lasts {shot.duration:g} s")
+
+
+def _check_edit_fields(report: _Report, shot: Shot) -> None:
+    if shot.trim:
+        start, end = shot.trim
+        if not (0 <= start < end <= shot.duration + _EPS):
+            report.add(_where(shot, "trim"), f"shot {shot.id!r}: trim [{start:g}, {end:g}] must satisfy "
+                                             f"0 ≤ in < out ≤ {shot.duration:g} (the shot's duration)")
+    if shot.transition is None:
+        return
+    if shot.index == 0:
+        report.add(_where(shot, "transition"), f"shot {shot.id!r}: the first shot has nothing to transition from")
+        return
+    previous = report.sb.shots[shot.index - 1]
+    shortest = min(shot.length, previous.length)
+    if shot.transition.duration >= shortest - _EPS:
+        report.add(_where(shot, "transition", "duration"),
+                   f"shot {shot.id!r}: a {shot.transition.duration:g} s transition must be shorter than both shots "
+                   f"it joins ({previous.id}: {previous.length:g} s, {shot.id}: {shot.length:g} s)")
+
+
+def _check_soundtrack(report: _Report) -> None:
+    sb = report.sb
+    shot_ids = {s.id for s in sb.shots}
+    for i, item in enumerate(sb.soundtrack):
+        asset = sb.assets.get(item.asset)
+        if asset is None or asset.kind != "audio":
+            report.add(("soundtrack", i, "asset"), f"soundtrack asset {item.asset!r} must name an audio asset")
+        if item.at is not None and item.at not in shot_ids:
+            report.add(("soundtrack", i, "at"), f"soundtrack 'at' {item.at!r} is not a shot id")
+
+
+def _check_deliverables(report: _Report) -> None:
+    seen: set[str] = set()
+    for i, item in enumerate(report.sb.deliverables):
+        if item.name in seen:
+            report.add(("deliverables", i, "name"), f"deliverable name {item.name!r} is used twice")
+        seen.add(item.name)
+        if item.width % 2 or item.height % 2:
+            report.add(("deliverables", i, "size"), f"deliverable {item.name!r}: H.264 needs even dimensions, "
+                                                    f"got {item.width}x{item.height}")
+        ratio = RATIOS[item.aspect_ratio]
+        if abs(item.width / item.height - ratio) / ratio > 0.01:
+            how = "cropped" if item.reframe != "pad" else "letterboxed"
+            report.add(("deliverables", i, "size"), f"deliverable {item.name!r}: {item.width}x{item.height} is not "
+                                                    f"exactly {item.aspect_ratio}; the picture will be {how} to fit",
+                       warning=True)
+
+
+def _check_backend_settings(report: _Report) -> None:
+    """Each backend the storyboard uses or configures checks its own block (pure, torch-free)."""
+    sb = report.sb
+    used = dict.fromkeys([*(shot.backend for shot in sb.shots), *sb.backends])
+    for name in used:
+        try:
+            plugin = get_plugin(name)
+        except BackendUnavailable:
+            continue  # an unknown backend is reported where it is named
+        for problem in plugin.check_settings(sb.backends.get(name, {}), sb.directory):
+            key = problem.key.split(".")[0] if problem.key else None
+            report.add(("backends", name, *([key] if key else [])), f"backend {name!r}: {problem.message}",
+                       warning=problem.warning)

@@ -1,0 +1,102 @@
+"""The content-addressed clip store: clips stored by render key, with their metadata.
+
+  clips/<k[:2]>/<key>.mp4     the clip
+  clips/<k[:2]>/<key>.json    its metadata (written last: an entry exists once its JSON does)
+
+Writes are atomic; a truncated or altered clip is detected (size always, full hash before a cut)
+and treated as missing, never cut into a video.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..fsutil import atomic_path, atomic_write_text, sha256_file
+
+
+@dataclass(frozen=True)
+class Entry:
+    key: str
+    clip: Path
+    meta: dict[str, Any]
+
+    @property
+    def sha256(self) -> str:
+        return self.meta["sha256"]
+
+
+class ClipStore:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self._verified: dict[str, tuple] = {}
+
+    def _base(self, key: str) -> Path:
+        return self.root / key[:2] / key
+
+    def clip_path(self, key: str) -> Path:
+        return self._base(key).with_suffix(".mp4")
+
+    def meta_path(self, key: str) -> Path:
+        return self._base(key).with_suffix(".json")
+
+    # -- reading
+    def get(self, key: str, *, verify: bool = False) -> Entry | None:
+        """The entry for ``key`` if its clip is intact: size always checked, full hash when ``verify``."""
+        try:
+            meta = json.loads(self.meta_path(key).read_text(encoding="utf-8"))
+            stat = self.clip_path(key).stat()
+        except (OSError, ValueError):
+            return None
+        if not isinstance(meta, dict) or not isinstance(meta.get("sha256"), str):
+            return None  # damaged metadata: the clip is as good as missing
+        if stat.st_size != meta.get("size_bytes"):
+            return None
+        if verify:
+            stamp = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
+            if self._verified.get(key) != stamp:
+                try:
+                    intact = sha256_file(self.clip_path(key)) == meta["sha256"]
+                except OSError:
+                    intact = False
+                if not intact:
+                    return None
+                self._verified[key] = stamp
+        return Entry(key, self.clip_path(key), meta)
+
+    def has(self, key: str) -> bool:
+        return self.get(key) is not None
+
+    def keys(self) -> Iterator[str]:
+        """Every key with metadata in the store (for ``gc``)."""
+        if not self.root.is_dir():
+            return
+        for meta in self.root.glob("*/*.json"):
+            yield meta.stem
+
+    # -- writing
+    def put(self, key: str, clip: Path, meta: dict[str, Any]) -> Entry:
+        """Move ``clip`` into the store under ``key`` with ``meta`` (sha256 and size are added)."""
+        digest = sha256_file(clip)
+        meta = {**meta, "key": key, "sha256": digest, "size_bytes": clip.stat().st_size}
+        dest = self.clip_path(key)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(dest, suffix=".mp4", sync_dir=False) as tmp:  # the metadata write syncs the dir
+            shutil.move(str(clip), tmp)
+        atomic_write_text(self.meta_path(key), json.dumps(meta, indent=2, sort_keys=True, default=str))
+        return Entry(key, dest, meta)
+
+    def remove(self, key: str) -> int:
+        """Delete an entry (metadata first, so it never looks intact half-deleted); bytes freed."""
+        freed = 0
+        for path in (self.meta_path(key), self.clip_path(key)):
+            try:
+                freed += path.stat().st_size
+                path.unlink()
+            except FileNotFoundError:
+                continue
+        return freed

@@ -1,0 +1,386 @@
+"""The orchestrator: runs jobs through backends with asyncio, safely with money.
+
+Rules it enforces (SPEC §7):
+- a render key is rendered once, even when several shots, variants, storyboards or processes share
+  it: the key's file lock is held from the first look until the clip is stored;
+- a paid submit is journaled *before* it is sent and its task id right after, so a crash, Ctrl-C or
+  timeout resumes the task instead of paying again; the journal is read again under the key's lock,
+  so a task another process submitted is resumed, never submitted twice;
+- an ambiguous submit is reconciled with the provider's history, never blindly resubmitted;
+- committed + reserved cost never exceeds this run's cap or the storyboard's shared budget;
+- one failing shot does not stop the others.
+
+What a backend raised decides what happens (see ``reelmake.errors``); every job ends as one
+:class:`Outcome`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from filelock import Timeout
+
+from ..catalog import get_model, money
+from ..errors import (
+    TASK_OVER,
+    BackendError,
+    BackendUnavailable,
+    NotSent,
+    RateLimited,
+    SubmitAmbiguous,
+    SubmitRejected,
+    TaskFailed,
+    Transient,
+)
+from ..jobs import RenderJob
+from ..plugins import create_backend
+from .budget import Budget
+from .journal import TaskState
+from .lock import now_iso
+from .workspace import Workspace
+
+# on_event(job_id, state, detail): state is queued | submitted | running | downloading | done | cached |
+# failed | skipped | ambiguous
+EventCallback = Callable[[str, str, str], None]
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    jobs: int | None = None  # concurrency for every backend (overrides storyboard and catalog)
+    max_cost: Decimal | None = None  # hard cap on what this run submits
+    resubmit: frozenset[str] = frozenset()  # job ids (or keys) whose ambiguous submit may be sent again
+    timeout: float | None = None  # per-shot seconds; default from backend settings, else 30 min remote
+    attempts: int = 3  # tries for retryable failures (connect errors, refunded failed tasks, downloads)
+    backoff: float = 1.0  # first retry delay in seconds; doubles with jitter
+
+
+@dataclass
+class Outcome:
+    """How one render key ended in this run, for every job that shares it."""
+
+    key: str
+    job_ids: list[str]
+    status: str  # rendered | cached | failed | skipped | ambiguous
+    error: str | None = None
+    spent: Decimal = Decimal(0)
+    task_id: str | None = None
+    sha256: str | None = None
+
+
+@dataclass
+class RunResult:
+    outcomes: list[Outcome] = field(default_factory=list)
+    interrupted: bool = False
+
+    def ids(self, status: str) -> list[str]:
+        return [i for o in self.outcomes if o.status == status for i in o.job_ids]
+
+    def failures(self) -> list[dict[str, Any]]:
+        """Every render that did not finish, per job id: what the JSON summaries list as "failed"."""
+        return [{"id": i, "error": o.error, "status": o.status} for o in self.outcomes
+                if o.status not in ("rendered", "cached") for i in o.job_ids]
+
+    @property
+    def spent(self) -> Decimal:
+        return sum((o.spent for o in self.outcomes), Decimal(0))
+
+    @property
+    def ok(self) -> bool:
+        return not self.interrupted and all(o.status in ("rendered", "cached") for o in self.outcomes)
+
+
+class _Finished(Exception):
+    """Ends a job early with its outcome (a refusal, a budget stop, an ambiguous submit)."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(outcome.error)
+        self.outcome = outcome
+
+
+def _delay(options: RenderOptions, attempt: int, hint: float | None = None) -> float:
+    if hint is not None:
+        return hint
+    return min(60.0, options.backoff * 2**attempt) * random.uniform(0.5, 1.5)
+
+
+class Orchestrator:
+    def __init__(self, workspace: Workspace, options: RenderOptions, on_event: EventCallback,
+                 backend_settings: Mapping[str, Mapping[str, Any]], on_rendered: Callable[[RenderJob, Outcome], None],
+                 budget: Budget | None = None):
+        self.workspace, self.journal, self.options = workspace, workspace.journal, options
+        self.on_event, self.on_rendered = on_event, on_rendered
+        self.backend_settings = backend_settings
+        self.budget = budget or Budget(options.max_cost)
+        self.backends: dict[str, Any] = {}
+        self._store_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="reelmake-store")
+
+    # -- setup
+    def _backend(self, name: str) -> Any:
+        if name not in self.backends:
+            folder = self.workspace.backend_dir(name)
+            self.backends[name] = create_backend(name, self.backend_settings.get(name, {}), folder)
+        return self.backends[name]
+
+    def _concurrency(self, backend: str, jobs: list[RenderJob]) -> int:
+        if self.options.jobs:
+            return self.options.jobs
+        configured = self.backend_settings.get(backend, {}).get("max_concurrency")
+        if configured:
+            return int(configured)
+        models = [get_model(j.model) for j in jobs if j.backend == backend]
+        return min((int(m.limit("max_concurrency", default=4)) for m in models if m), default=4)
+
+    async def run(self, jobs: list[RenderJob]) -> RunResult:
+        """Render every distinct key among ``jobs``; jobs sharing a key share its one render."""
+        by_key: dict[str, list[RenderJob]] = {}
+        for job in jobs:
+            by_key.setdefault(job.key, []).append(job)
+        for backend in sorted({j.backend for j in jobs}):
+            self._backend(backend).preflight([j for j in jobs if j.backend == backend])
+        concurrency = {b: self._concurrency(b, jobs) for b in {j.backend for j in jobs}}
+        limits = {b: asyncio.Semaphore(n) for b, n in concurrency.items()}
+        # Blocking steps (file locks, fsyncs, hashing, ffmpeg) run in threads; the default pool
+        # (cores + 4) would serialize them behind a few slow ones at high concurrency.
+        pool = ThreadPoolExecutor(max_workers=max(8, 2 * sum(concurrency.values())), thread_name_prefix="reelmake")
+        asyncio.get_running_loop().set_default_executor(pool)
+        result = RunResult()
+        for group in by_key.values():
+            for job in group:
+                self.on_event(job.shot_id, "queued", "")
+        tasks = [asyncio.create_task(self._guarded(group, limits[group[0].backend])) for group in by_key.values()]
+        try:
+            result.outcomes = list(await asyncio.gather(*tasks))
+        except asyncio.CancelledError:
+            result.interrupted = True
+            for task in tasks:
+                task.cancel()
+            finished = await asyncio.gather(*tasks, return_exceptions=True)
+            result.outcomes = [o for o in finished if isinstance(o, Outcome)]
+            raise
+        finally:
+            for backend in self.backends.values():
+                await backend.aclose()
+            self._store_pool.shutdown(wait=False)
+            await asyncio.to_thread(self.budget.close)
+        return result
+
+    async def _guarded(self, group: list[RenderJob], limit: asyncio.Semaphore) -> Outcome:
+        job = group[0]
+        ids = [j.shot_id for j in group]
+        lock = self.workspace.key_lock(job.key)
+        try:  # uncontended, the common case: take the lock without a thread hop
+            lock.acquire(blocking=False)
+        except Timeout:  # another process renders this key: wait for it off the event loop
+            self.on_event(job.shot_id, "queued", "rendering in another process; waiting for it")
+            await asyncio.to_thread(lock.acquire)
+        try:
+            clips = self.workspace.clips
+            entry = None
+            if clips.has(job.key):  # a cheap miss check inline; hashing a hit runs in a thread
+                entry = await asyncio.to_thread(clips.get, job.key, verify=True)
+            if entry is not None:  # another process (or storyboard) rendered it meanwhile
+                outcome = Outcome(job.key, ids, "cached", sha256=entry.sha256)
+            else:
+                outcome = await self._render(job, ids, limit)
+        except _Finished as stop:
+            outcome = stop.outcome
+        except BackendUnavailable as exc:
+            outcome = Outcome(job.key, ids, "failed", str(exc))
+        except BackendError as exc:
+            outcome = Outcome(job.key, ids, "failed", str(exc), task_id=exc.task_id)
+        finally:
+            lock.release()  # unlocking never blocks
+        state = {"rendered": "done"}.get(outcome.status, outcome.status)
+        for job_id in ids:
+            self.on_event(job_id, state, outcome.error or "")
+        if outcome.status in ("rendered", "cached"):
+            for member in group:
+                self.on_rendered(member, outcome)
+        return outcome
+
+    async def _render(self, job: RenderJob, ids: list[str], limit: asyncio.Semaphore) -> Outcome:
+        backend = self._backend(job.backend)
+        if not backend.remote:
+            async with limit:
+                return await self._render_local(job, ids, backend)
+        return await self._render_remote(job, ids, backend, limit)
+
+    async def _in_store_pool(self, fn: Callable[..., Any], *args: Any) -> Any:
+        # Storing finished clips (hashing, fsyncs) gets its own two threads: when a whole wave of tasks
+        # finishes at once, that work must not queue ahead of the next wave's submissions.
+        return await asyncio.get_running_loop().run_in_executor(self._store_pool, fn, *args)
+
+    def _status(self, job: RenderJob) -> Callable[[str, str], None]:
+        return lambda state, detail: self.on_event(job.shot_id, state, detail)
+
+    def _tmp(self, job: RenderJob) -> Path:
+        return self.workspace.tmp_dir() / f"{job.key}.{uuid.uuid4().hex[:8]}.mp4"
+
+    def _store(self, job: RenderJob, tmp: Path, task_id: str | None) -> str:
+        meta = {"backend": job.backend, "model": job.model, "endpoint": job.endpoint, "request": dict(job.request),
+                "cost": str(job.cost), "task_id": task_id, "shot": job.shot_id, "created_at": now_iso()}
+        return self.workspace.clips.put(job.key, tmp, meta).sha256
+
+    def _timeout(self, job: RenderJob, *, remote: bool) -> float | None:
+        if self.options.timeout:
+            return self.options.timeout
+        configured = job.settings.get("timeout")
+        return float(configured) if configured else (1800.0 if remote else None)
+
+    # -- local backends: free, nothing to journal
+    async def _render_local(self, job: RenderJob, ids: list[str], backend: Any) -> Outcome:
+        tmp = self._tmp(job)
+        try:
+            self.on_event(job.shot_id, "running", "")
+            await asyncio.wait_for(backend.run(job, tmp, self._status(job)), self._timeout(job, remote=False))
+            sha = await self._in_store_pool(self._store, job, tmp, None)
+        except TimeoutError:
+            return Outcome(job.key, ids, "failed", f"timed out after {self._timeout(job, remote=False):g} s")
+        finally:
+            tmp.unlink(missing_ok=True)
+        return Outcome(job.key, ids, "rendered", sha256=sha)
+
+    # -- remote backends: paid, journaled
+    async def _render_remote(self, job: RenderJob, ids: list[str], backend: Any,
+                             limit: asyncio.Semaphore) -> Outcome:
+        # The slot counts tasks running at the provider (its concurrency limit), so it is held from
+        # submit (or resume) until the task finishes; downloading happens outside it.
+        async with limit:
+            task_id, output, spent = await self._run_task(job, ids, backend)
+        sha = await self._fetch(job, ids, backend, output, spent)
+        await self.journal.arecord("done", job.key, task_id=task_id, durable=False)
+        return Outcome(job.key, ids, "rendered", spent=spent, task_id=task_id, sha256=sha)
+
+    async def _resume_point(self, job: RenderJob, ids: list[str], backend: Any) -> str | None:
+        """The task to resume for ``job``, from the journal as it is now (read under the key's lock, so
+        what another process submitted counts): its id, or None when a new task is to be submitted."""
+        state: TaskState | None = await asyncio.to_thread(self.journal.state, job.key)
+        if state is None or not state.in_flight:
+            return None
+        if state.task_id and state.status == "submitted":
+            return state.task_id
+        task_id = await self._reconcile(job, backend, state.since)
+        if task_id is not None:
+            return task_id
+        if not ({job.key, *ids} & self.options.resubmit or any(job.id.matches(s) for s in self.options.resubmit)):
+            raise _Finished(Outcome(job.key, ids, "ambiguous", (
+                f"an earlier submit of {job.shot_id} may have created a paid task that reelmake cannot "
+                f"find in the provider's history; check the provider dashboard, then rerun with "
+                f"--resubmit {job.id.in_variant} to submit it again")))
+        await self.journal.arecord("abandoned", job.key, job=job.shot_id)
+        return None
+
+    async def _run_task(self, job: RenderJob, ids: list[str], backend: Any) -> tuple[str, Any, Decimal]:
+        """Submit (or resume, or reconcile) and wait: the finished task's id, output and what it cost."""
+        task_id = await self._resume_point(job, ids, backend)
+        spent = Decimal(0)
+        for attempt in range(self.options.attempts):
+            if task_id is None:
+                if not await asyncio.to_thread(self.budget.reserve, job.cost):
+                    raise _Finished(Outcome(job.key, ids, "skipped", f"{money(job.cost)} would exceed the cap of "
+                                                                     f"{money(self.budget.cap)}"))
+                task_id = await self._submit(job, backend, ids)
+                spent += job.cost
+            try:
+                output = await asyncio.wait_for(backend.wait(job, task_id, self._status(job)),
+                                                self._timeout(job, remote=True))
+            except TimeoutError:
+                raise _Finished(Outcome(job.key, ids, "failed", f"task {task_id} is still running at the provider "
+                                        f"after {self._timeout(job, remote=True):g} s; rerun to resume it",
+                                        spent=spent, task_id=task_id)) from None
+            except TASK_OVER as exc:
+                await self.journal.arecord("failed", job.key, task_id=task_id, error=str(exc))
+                if spent:  # failed tasks are refunded
+                    await asyncio.to_thread(self.budget.release, job.cost, committed=True)
+                    spent -= job.cost
+                retryable = isinstance(exc, TaskFailed) and exc.retryable
+                if not retryable or attempt + 1 == self.options.attempts:
+                    raise _Finished(Outcome(job.key, ids, "failed", str(exc), task_id=task_id)) from None
+                task_id = None
+                await asyncio.sleep(_delay(self.options, attempt))
+                continue
+            except BackendError as exc:
+                # The task may still run and bill: keep it journaled as submitted so the next run
+                # resumes it rather than paying for a new one.
+                raise _Finished(Outcome(job.key, ids, "failed", f"{exc}; task {task_id} is kept and will be "
+                                        "resumed by the next run", spent=spent, task_id=task_id)) from None
+            return task_id, output, spent
+        raise AssertionError("unreachable")
+
+    async def _reconcile(self, job: RenderJob, backend: Any, since: float) -> str | None:
+        found = await backend.reconcile(job, since - 120)  # clock skew margin
+        if found:
+            await self.journal.arecord("submitted", job.key, task_id=found, reconciled=True)
+        return found
+
+    async def _submit(self, job: RenderJob, backend: Any, ids: list[str]) -> str:
+        """Submit with the journal around it; send again only when the task provably does not exist."""
+        for attempt in range(self.options.attempts):
+            await self.journal.arecord("intent", job.key, job=job.shot_id, backend=job.backend, model=job.model)
+            try:
+                task_id = await backend.submit(job)
+            except asyncio.CancelledError:
+                await self.journal.arecord("ambiguous", job.key, error="interrupted while submitting")
+                raise
+            except (NotSent, RateLimited) as exc:  # no task exists: sending again is free
+                await self.journal.arecord("failed", job.key, error=str(exc), stage="submit")
+                if attempt + 1 == self.options.attempts:
+                    await asyncio.to_thread(self.budget.release, job.cost, committed=False)
+                    raise _Finished(Outcome(job.key, ids, "failed", str(exc))) from None
+                hint = exc.retry_after if isinstance(exc, RateLimited) else None
+                await asyncio.sleep(_delay(self.options, attempt, hint))
+                continue
+            except SubmitRejected as exc:  # refused with a reason: no task, and it would be refused again
+                await self.journal.arecord("failed", job.key, error=str(exc), stage="submit")
+                await asyncio.to_thread(self.budget.release, job.cost, committed=False)
+                raise _Finished(Outcome(job.key, ids, "failed", str(exc))) from None
+            except BackendError as exc:
+                # SubmitAmbiguous, or anything a backend did not classify: the task may exist.
+                detail = str(exc) if isinstance(exc, SubmitAmbiguous) else f"{exc} (after the request was sent)"
+                await self.journal.arecord("ambiguous", job.key, error=detail)
+                found = await self._reconcile(job, backend, time.time())
+                await asyncio.to_thread(self.budget.commit, job.cost)  # charged until proven otherwise
+                if found:
+                    return found
+                raise _Finished(Outcome(job.key, ids, "ambiguous", f"{detail}; the task may exist and be billed. "
+                                        "reelmake will look for it in the provider's history on the next run; to "
+                                        f"submit again anyway, rerun with --resubmit {job.id.in_variant}",
+                                        spent=job.cost)) from None
+            await self.journal.arecord("submitted", job.key, task_id=task_id, job=job.shot_id)
+            await asyncio.to_thread(self.budget.commit, job.cost)
+            self.on_event(job.shot_id, "submitted", task_id)
+            return task_id
+        raise AssertionError("unreachable")
+
+    async def _fetch(self, job: RenderJob, ids: list[str], backend: Any, output: Any, spent: Decimal) -> str:
+        for attempt in range(self.options.attempts):
+            tmp = self._tmp(job)
+            try:
+                self.on_event(job.shot_id, "downloading", "")
+                await backend.fetch(job, output, tmp)
+                return await self._in_store_pool(self._store, job, tmp, output.task_id)
+            except Transient as exc:
+                if attempt + 1 < self.options.attempts:
+                    await asyncio.sleep(_delay(self.options, attempt))
+                    continue
+                error = exc
+            except TASK_OVER as exc:  # the output is gone: the task is over, nothing to resume
+                await self.journal.arecord("failed", job.key, task_id=output.task_id, error=str(exc))
+                raise _Finished(Outcome(job.key, ids, "failed", str(exc), spent=spent,
+                                        task_id=output.task_id)) from None
+            except BackendError as exc:
+                error = exc
+            finally:
+                tmp.unlink(missing_ok=True)
+            raise _Finished(Outcome(job.key, ids, "failed", f"{error} (task {output.task_id} completed; rerun to "
+                                    "download it again)", spent=spent, task_id=output.task_id))
+        raise AssertionError("unreachable")

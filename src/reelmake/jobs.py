@@ -1,0 +1,228 @@
+"""What flows between the core, the engine and the backends: job identity, shots as a compiler sees
+them, compiled render jobs and finished provider tasks.
+
+A backend knows nothing about storyboards. The core turns a storyboard's shot into a neutral
+:class:`ShotSpec` (prompt with its mentions, references in the order the model numbers them, video,
+timing); the backend's compiler turns that into its provider's request; the engine runs the
+resulting :class:`RenderJob` and the backend produces one clip per job.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+# Local files appear in a compiled request as "sha256:<hex>" so the request (and the render key
+# derived from it) depends on file content, never on paths or mtimes.
+FILE_REF_PREFIX = "sha256:"
+
+
+def file_ref(sha256: str) -> str:
+    return FILE_REF_PREFIX + sha256
+
+
+def is_file_ref(value: object) -> bool:
+    return isinstance(value, str) and value.startswith(FILE_REF_PREFIX)
+
+
+_JOB_ID = re.compile(r"(?:(?P<variant>[^/@#]+)/)?(?P<shot>[^/@#]+)(?:@(?P<aspect>\d+:\d+))?(?:#(?P<take>\d+))?")
+
+
+@dataclass(frozen=True, order=True)
+class JobId:
+    """Which render a job is: a shot of a variant, at an aspect ratio, as one take.
+
+    ``variant`` is "" for a plain storyboard (a campaign of one); ``aspect`` is None for the shot's own
+    ratio and a ratio such as "9:16" for a native render a deliverable asks for; takes count from 1.
+    Its string form is the key of the job in locks and journals and what users type:
+    ``[variant/]shot[@aspect][#take]``, where the defaults are left out, so take 1 of a shot's own
+    ratio is just the shot id.
+    """
+
+    shot: str
+    variant: str = ""
+    aspect: str | None = None
+    take: int = 1
+
+    def __str__(self) -> str:
+        text = f"{self.variant}/{self.shot}" if self.variant else self.shot
+        if self.aspect:
+            text += f"@{self.aspect}"
+        if self.take != 1:
+            text += f"#{self.take}"
+        return text
+
+    @property
+    def in_variant(self) -> str:
+        """The id within its variant (what a storyboard's own lock and its cut call it)."""
+        return str(JobId(self.shot, "", self.aspect, self.take))
+
+    @classmethod
+    def parse(cls, text: str) -> JobId:
+        """The inverse of ``str()``; ValueError for text that is not a job id."""
+        match = _JOB_ID.fullmatch(text.strip())
+        if match is None:
+            raise ValueError(f"{text!r} is not a job id ([variant/]shot[@W:H][#take])")
+        take = int(match["take"]) if match["take"] else 1
+        if take < 1:
+            raise ValueError(f"{text!r}: takes count from 1")
+        return cls(match["shot"], match["variant"] or "", match["aspect"], take)
+
+    def matches(self, selector: str) -> bool:
+        """Whether ``--only``/``--force`` text names this job: a shot id names all its renders in every
+        variant; ``variant/shot`` one variant's; a full id (``shot@9:16``, ``shot#2``) exactly one."""
+        try:
+            wanted = JobId.parse(selector)
+        except ValueError:
+            return False
+        if wanted.variant and wanted.variant != self.variant:
+            return False
+        if wanted.shot != self.shot:
+            return False
+        if "@" in selector and wanted.aspect != self.aspect:
+            return False
+        return "#" not in selector or wanted.take == self.take
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """A local reference file a job needs, addressed by content."""
+
+    sha256: str
+    path: Path  # absolute and resolved
+    kind: str  # "image" | "video" | "audio"
+    name: str  # the character or asset it belongs to, for humans
+
+
+# -- shots as a compiler sees them --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Mention:
+    """``@name`` in a prompt: a character or asset the compiler names in its model's own syntax."""
+
+    name: str
+
+
+Prompt = tuple["str | Mention", ...]
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A character or image asset a shot uses, with its images (file refs or https URLs) in order."""
+
+    name: str
+    kind: str  # "character" | "image"
+    images: tuple[str, ...]
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class SegmentSpec:
+    prompt: Prompt
+    duration: float
+
+
+@dataclass(frozen=True)
+class ShotSpec:
+    """One shot, provider-neutral: what every backend's compiler gets.
+
+    ``references`` are in the order models number them (SPEC §2: characters and image assets at
+    their first mention, then ``refs``); ``video`` is a file ref or URL of the reference video.
+    """
+
+    shot: str
+    prompt: Prompt
+    aspect_ratio: str
+    duration: float
+    sound: bool
+    shot_type: str
+    style: str = ""
+    references: tuple[Reference, ...] = ()
+    video: str | None = None
+    video_name: str | None = None
+    keep_original_sound: bool | None = None
+    segments: tuple[SegmentSpec, ...] = ()
+    seed: int | None = None
+
+    @property
+    def images(self) -> list[tuple[str, str]]:
+        """Every reference image in order, as (file ref or URL, owner name)."""
+        return [(image, ref.name) for ref in self.references for image in ref.images]
+
+    def text(self, prompt: Prompt, name: Callable[[str], str]) -> str:
+        """``prompt`` with each mention replaced by ``name(mention)`` and the style appended."""
+        body = "".join(part if isinstance(part, str) else name(part.name) for part in prompt)
+        return with_style(body, self.style)
+
+    def figures(self) -> dict[str, list[int]]:
+        """Reference name → the 1-based numbers of its images (Figure N)."""
+        out: dict[str, list[int]] = {}
+        number = 1
+        for ref in self.references:
+            out[ref.name] = list(range(number, number + len(ref.images)))
+            number += len(ref.images)
+        return out
+
+
+def with_style(text: str, style: str) -> str:
+    """The storyboard's ``style`` appended to a prompt as its own sentence."""
+    if not style:
+        return text
+    text = text.rstrip()
+    joiner = " " if text.endswith((".", "!", "?")) else ". "
+    return f"{text}{joiner}{style}"
+
+
+# -- compiled jobs ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RenderJob:
+    """One shot compiled for one backend: everything that determines the clip, and nothing else.
+
+    ``request`` is JSON-able; local files in it are ``sha256:<hex>`` strings resolved via ``files``.
+    ``settings`` are the storyboard's non-secret ``backends.<name>`` settings as the backend needs them
+    at run time (paths made absolute).
+    """
+
+    id: JobId
+    key: str
+    backend: str
+    model: str
+    endpoint: str
+    request: Mapping[str, Any]
+    files: Mapping[str, InputFile]
+    duration: float
+    aspect_ratio: str
+    sound: bool
+    mode: str  # "base" | "sound" | "video": the pricing mode
+    cost: Decimal
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def shot_id(self) -> str:
+        """The job id as text, for messages ("shot us-15/hero@9:16")."""
+        return str(self.id)
+
+    def file(self, ref: str) -> InputFile:
+        """The InputFile for a ``sha256:<hex>`` reference in ``request``."""
+        return self.files[ref.removeprefix(FILE_REF_PREFIX)]
+
+
+@dataclass(frozen=True)
+class TaskOutput:
+    """A finished provider task: where its outputs can be downloaded from."""
+
+    task_id: str
+    urls: tuple[str, ...]
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+# on_status(state, detail): state is one of "queued", "submitted", "running", "downloading", "done";
+# detail is free text (provider status, denoising step "12/30", …) for the progress display.
+StatusCallback = Callable[[str, str], None]

@@ -1,0 +1,110 @@
+"""The plan for people: a storyboard's plan in terraform's shape, a campaign's per variant, and both
+as pull-request comments in Markdown."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import click
+
+from ..catalog import money
+from ..core.plan import Plan, PlanRow
+
+SYMBOLS = {"new": ("+", "green"), "changed": ("~", "yellow"), "cached": ("=", None), "in_flight": ("!", "cyan"),
+           "removed": ("-", "red")}
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g} s"
+
+
+def plan_lines(plan: Plan) -> list[str]:
+    """The plan as the terminal shows it: per shot for a storyboard, per variant for a campaign."""
+    if plan.campaign.is_campaign:
+        return campaign_lines(plan)
+    sb = plan.campaign.storyboard
+    rows: Sequence[PlanRow] = (*plan.rows, *plan.removed)
+    width = max((len(r.name) for r in rows), default=4)
+    model_width = max((len(f"{r.backend}/{r.model}") for r in rows), default=10)
+    lines = [click.style(f"{sb.title}", bold=True) + f"  ({plan.campaign.path.name}, {len(sb.shots)} shots)", ""]
+    for row in rows:
+        symbol, colour = SYMBOLS[row.status]
+        if row.status == "removed":
+            detail = "removed from the storyboard (its clip stays in the cache)"
+            line = f"  {symbol} {row.name:<{width}}  {detail}"
+        else:
+            what = {"changed": "changed: " + ", ".join(row.changed), "in_flight": f"in flight (task {row.task_id})"}
+            line = (f"  {symbol} {row.name:<{width}}  {row.backend + '/' + row.model:<{model_width}}  "
+                    f"{_seconds(row.duration):>6}  {row.aspect_ratio:>4}  {row.mode:<5}  {money(row.cost):>8}  "
+                    f"{what.get(row.status, row.status)}")
+        lines.append(click.style(line, fg=colour) if colour else line)
+    lines.append("")
+    lines.append(summary_line(plan))
+    return lines
+
+
+def summary_line(plan: Plan) -> str:
+    counts = {s: sum(1 for r in plan.rows if r.status == s) for s in ("new", "changed", "cached", "in_flight")}
+    parts = [f"{len(plan.to_render)} to render ({money(plan.render_cost)})", f"{counts['cached']} cached"]
+    if counts["in_flight"]:
+        parts.append(f"{counts['in_flight']} in flight")
+    if plan.removed:
+        parts.append(f"{len(plan.removed)} removed")
+    if plan.gpu_seconds:
+        parts.append(f"about {plan.gpu_seconds / 60:.0f} GPU-minutes (estimated)")
+    text = "Plan: " + ", ".join(parts) + f". From scratch: {money(plan.total_cost)}."
+    if plan.budget is not None:
+        verdict = "within budget" if plan.within_budget else click.style("OVER BUDGET", fg="red", bold=True)
+        text += f" Budget {money(plan.budget)}: {verdict}."
+    return text
+
+
+def campaign_summary_line(plan: Plan) -> str:
+    """One line: renders after de-duplication, their cost, the saving, the budget verdict."""
+    renders = f"{len(plan.to_render)} unique render{'' if len(plan.to_render) == 1 else 's'}"
+    text = (f"Campaign {plan.campaign.name}: {len(plan.variants)} variants, {renders} "
+            f"({money(plan.render_cost)}; {money(plan.cost_without_dedup)} without de-duplication), "
+            f"{len(plan.unique_rows) - len(plan.to_render)} cached. "
+            f"From scratch: {money(plan.total_cost)}.")
+    if plan.budget is not None:
+        verdict = "within budget" if plan.render_cost <= plan.budget else "OVER BUDGET"
+        text += f" Budget {money(plan.budget)}: {verdict}."
+    if plan.over_budget_variants:
+        text += f" Over their own storyboard budget: {', '.join(plan.over_budget_variants)}."
+    return text
+
+
+def campaign_lines(plan: Plan) -> list[str]:
+    """The campaign's terminal table: one line per variant, then the summary."""
+    width = max((len(vp.id) for vp in plan.variants), default=7)
+    lines = [f"  {'variant':<{width}}  shots  new  changed  cached  in flight  render cost  from scratch"]
+    for vp in plan.variants:
+        c = vp.counts()
+        lines.append(f"  {vp.id:<{width}}  {len(vp.rows):>5}  {c['new']:>3}  {c['changed']:>7}  "
+                     f"{c['cached']:>6}  {c['in_flight']:>9}  {money(vp.render_cost):>11}  "
+                     f"{money(vp.total_cost):>12}")
+    for vid in plan.removed_variants:
+        lines.append(f"  {vid:<{width}}  removed from the campaign (its clips stay in the cache)")
+    return [*lines, "", campaign_summary_line(plan)]
+
+
+def plan_markdown(plan: Plan) -> str:
+    """The plan as a pull-request comment: what changes, why, and what it costs."""
+    if plan.campaign.is_campaign:
+        from .markdown import campaign_markdown
+
+        return campaign_markdown(plan)
+    sb = plan.campaign.storyboard
+    lines = [f"### reelmake plan: {sb.title}", "", "| | shot | model | duration | mode | cost | why |",
+             "|---|---|---|---|---|---|---|"]
+    for row in (*plan.rows, *plan.removed):
+        symbol = SYMBOLS[row.status][0]
+        why = {"changed": ", ".join(row.changed), "in_flight": f"in flight (task {row.task_id})"}.get(row.status,
+                                                                                                      row.status)
+        if row.status == "removed":
+            lines.append(f"| `{symbol}` | {row.name} | | | | | removed |")
+        else:
+            lines.append(f"| `{symbol}` | {row.name} | {row.model} | {row.duration:g} s | {row.mode} | "
+                         f"{money(row.cost)} | {why} |")
+    lines += ["", click.unstyle(summary_line(plan))]
+    return "\n".join(lines)
