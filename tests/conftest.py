@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -76,3 +77,21 @@ def project(tmp_path, media) -> Project:
     root = tmp_path / "proj"
     shutil.copytree(media, root)
     return Project(root)
+
+
+@pytest.fixture(scope="session")
+def tiny_wan(tmp_path_factory) -> Iterator[Path]:
+    """A tiny random-weight Wan 2.1 VACE pipeline saved on disk (tests/tiny_wan.py), once per session."""
+    reason = "needs the reelmake[local] extra (torch, diffusers)"
+    torch = pytest.importorskip("torch", reason=reason)
+    pytest.importorskip("diffusers", reason=reason)
+    from tests.tiny_wan import build_tiny_wan
+
+    # One intra-op thread: on a small CI box shared with ffmpeg and other tests, OpenMP threads
+    # spin-waiting for each other make these tiny renders 10-20x slower (measured 0.5 s vs 7-20 s).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        yield build_tiny_wan(tmp_path_factory.mktemp("tiny-wan"))
+    torch.set_num_threads(threads)

@@ -188,22 +188,6 @@ def test_a_short_clip_is_padded_with_its_last_frame(tmp_path: Path) -> None:
 # ------------------------------------------------------------- real pipeline, tiny weights
 
 
-@pytest.fixture(scope="session")
-def tiny_wan(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    torch = pytest.importorskip("torch", reason=NEEDS_EXTRA)
-    pytest.importorskip("diffusers", reason=NEEDS_EXTRA)
-    from tests.tiny_wan import build_tiny_wan
-
-    # One intra-op thread: on a small CI box shared with ffmpeg and other tests, OpenMP threads
-    # spin-waiting for each other make these tiny renders 10-20x slower (measured 0.5 s vs 7-20 s).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HF_HUB_OFFLINE", "1")
-        yield build_tiny_wan(tmp_path_factory.mktemp("tiny-wan"))
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(autouse=True)
 def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

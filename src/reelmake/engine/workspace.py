@@ -83,8 +83,9 @@ class Workspace:
         if layout == 1:
             uploads = self.root / "uploads"
             if uploads.is_dir():
-                target = self.backend_dir("wavespeed") / "uploads"
+                target = self.root / "backends" / "wavespeed" / "uploads"
                 if not target.exists():
+                    target.parent.mkdir(parents=True, exist_ok=True)
                     uploads.rename(target)
             (self.root / "hashes.json").unlink(missing_ok=True)
         self.root.mkdir(parents=True, exist_ok=True)
