@@ -26,6 +26,7 @@ demo: setup
 	@echo "Your video: out/demo/master.mp4 (and out/demo/vertical.mp4). Play it with any video player."
 
 test: setup-test
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -q
 
 bench: setup-test

@@ -462,3 +462,37 @@ def test_preflight_rejects_bad_sizes_and_reference_videos(extra: None, tiny_wan:
     with_video = make_job(tiny_wan, video="sha256:" + "0" * 64, shot_id="leap")
     with pytest.raises(BackendUnavailable, match="shot leap: .*reference videos are not supported"):
         LocalWanBackend({"device": "cpu"}).preflight([with_video])
+
+
+_WITHOUT_EXTRA = (
+    "import sys\n"
+    "for name in ('torch', 'diffusers', 'transformers', 'accelerate', 'ftfy'):\n"
+    "    sys.modules[name] = None  # as in a venv without the local extra: not importable, not found\n"
+    "from reelmake.cli import main\n"
+    "main()\n"
+)
+
+
+def test_validate_and_plan_of_a_local_storyboard_need_no_torch_only_a_render_does(project) -> None:
+    path = project.write("""
+        reelmake: 1
+        title: Local without the extra
+        defaults: {backend: local, duration: 2}
+        characters:
+          maya: {images: [refs/a.png], description: a runner}
+        shots:
+          - {id: run, prompt: "@maya runs"}
+        """)
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", _WITHOUT_EXTRA, *args], capture_output=True, text=True,
+                              cwd=project.root, check=False)
+
+    validated = cli("validate", str(path))
+    assert validated.returncode == 0, validated.stderr
+    assert "pip install 'reelmake[local]'" in validated.stderr + validated.stdout  # a warning, not an error
+    planned = cli("plan", "--check", str(path))
+    assert planned.returncode == 2 and "Traceback" not in planned.stderr, planned.stderr  # renders pending
+    rendered = cli("render", "--no-cut", str(path))
+    assert rendered.returncode == 1 and "Traceback" not in rendered.stderr
+    assert "pip install 'reelmake[local]'" in rendered.stderr
