@@ -22,7 +22,7 @@ from filelock import FileLock
 
 from reelmake.backends.wavespeed import compile as kling
 from reelmake.catalog import register_model
-from reelmake.errors import NotSent, SubmitAmbiguous, TaskFailed, Transient
+from reelmake.errors import NotSent, SubmitAmbiguous, TaskFailed, TaskLost, Transient
 from reelmake.jobs import RenderJob, TaskOutput
 from reelmake.plugins import BackendPlugin, RequestFormat, register
 
@@ -97,6 +97,9 @@ class CountingBackend:
         task = self.state.read()["tasks"].get(task_id)
         if task is None:
             raise Transient(f"unknown task {task_id}")
+        if self.settings.get("forget_tasks") and task.get("done"):
+            raise TaskLost(f"the provider deleted task {task_id}")  # outputs expire (WaveSpeed: 7 days)
+        self.state.update(lambda data: data["tasks"][task_id].update(done=True))
         on_status("running", task_id)
         remaining = task["created"] + self.latency - time.time()
         if remaining > 0:

@@ -155,18 +155,29 @@ def test_a_failing_shot_does_not_stop_the_others(project):
     assert not result.ok
 
 
-def test_truncated_cache_entries_are_rerendered_never_cut(project):
+def test_a_truncated_paid_clip_is_downloaded_again_from_its_task_not_paid_again(project):
     path = storyboard(project, FIVE)
     run(path)
     proj = Project.open(path, cache_dir=project.root / ".reelmake")
     clip = proj.workspace.clips.clip_path(proj.jobs[""][1].key)
     clip.write_bytes(clip.read_bytes()[:100])
     assert statuses(path)["s1"] == "new"
+    again = run(path)
+    assert again.result.ids("rendered") == ["s1"] and provider(project)["by_shot"]["s1"] == 1
+    assert statuses(path)["s1"] == "cached"
+
+
+def test_a_damaged_clip_whose_task_is_gone_is_rendered_again(project):
+    path = storyboard(project, FIVE, settings=", forget_tasks: true")
     run(path)
-    assert provider(project)["by_shot"]["s1"] == 2
+    proj = Project.open(path, cache_dir=project.root / ".reelmake")
+    clip = proj.workspace.clips.clip_path(proj.jobs[""][1].key)
+    clip.write_bytes(clip.read_bytes()[:100])
+    run(path)
+    assert provider(project)["by_shot"]["s1"] == 2 and statuses(path)["s1"] == "cached"
 
 
-def test_altered_cache_entries_fail_the_hash_check(project):
+def test_altered_clips_fail_the_hash_check_and_are_never_cut(project):
     path = storyboard(project, FIVE)
     run(path)
     proj = Project.open(path, cache_dir=project.root / ".reelmake")
@@ -174,8 +185,9 @@ def test_altered_cache_entries_fail_the_hash_check(project):
     data = bytearray(clip.read_bytes())
     data[len(data) // 2] ^= 0xFF  # same size, different content
     clip.write_bytes(bytes(data))
-    assert proj.workspace.clips.get(proj.jobs[""][0].key) is not None  # the cheap check cannot see it
-    assert proj.workspace.clips.get(proj.jobs[""][0].key, verify=True) is None  # the cut's check does
+    assert proj.workspace.clips.get(proj.jobs[""][0].key) is not None  # the size check cannot see it
+    assert statuses(path)["s0"] == "new"  # the plan's check (by hash, remembered by file stamp) does
+    assert proj.workspace.clips.get(proj.jobs[""][0].key, verify=True) is None
 
 
 def test_an_ambiguous_submit_is_reconciled_not_resubmitted(project):

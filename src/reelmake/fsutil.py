@@ -5,16 +5,22 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 _CHUNK = 1 << 20
+TEMP_MARK = "pid"
+_TEMP_NAME = re.compile(rf"^\..+\.{TEMP_MARK}(\d+)\.[^.]+")
 
 
 def project_root(path: Path) -> Path:
-    """The git work tree containing ``path``, else its directory: nothing reelmake reads may leave it."""
-    start = Path(path).resolve().parent
+    """The git work tree containing ``path``, else its directory: nothing reelmake reads may leave it.
+
+    The file itself is not resolved: a storyboard that is a link to a file elsewhere does not move the
+    project there."""
+    start = Path(path).absolute().parent.resolve()
     for candidate in (start, *start.parents):
         if (candidate / ".git").exists():
             return candidate
@@ -63,7 +69,9 @@ def atomic_path(dest: Path, suffix: str = "", *, sync_dir: bool = True) -> Itera
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=suffix or ".tmp", dir=dest.parent)
+    # The writer's pid is in the name, so a later run can tell a killed writer's leftovers from a live one's.
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.{TEMP_MARK}{os.getpid()}.", suffix=suffix or ".tmp",
+                                    dir=dest.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -87,3 +95,28 @@ def atomic_write_bytes(dest: Path, data: bytes) -> None:
 
 def atomic_write_text(dest: Path, text: str) -> None:
     atomic_write_bytes(dest, text.encode("utf-8"))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
+def remove_stale_temps(directory: Path, *, recursive: bool = False) -> int:
+    """Delete the temporary files :func:`atomic_path` left behind in ``directory`` when its writer was
+    killed (its pid no longer runs on this machine); the number removed."""
+    if not Path(directory).is_dir():
+        return 0
+    removed = 0
+    for path in (Path(directory).rglob(".*") if recursive else Path(directory).glob(".*")):
+        match = _TEMP_NAME.match(path.name)
+        if match and path.is_file() and not _alive(int(match.group(1))):
+            with contextlib.suppress(OSError):
+                path.unlink()
+                removed += 1
+    return removed

@@ -10,6 +10,7 @@ import csv
 import difflib
 import io
 import itertools
+import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +25,7 @@ _INT = re.compile(r"[+-]?(0|[1-9][0-9]*)")
 _FLOAT = re.compile(r"[+-]?([0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)([eE][+-]?[0-9]+)?")
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 RESERVED = ("campaign", "variant")
+MAX_VARIANTS = 10_000  # far beyond any real campaign; a typo in a matrix must not expand to millions
 
 
 def expand_matrix(block: dict[str, Any], report: Report) -> list[Combination]:
@@ -36,6 +38,11 @@ def expand_matrix(block: dict[str, Any], report: Report) -> list[Combination]:
     """
     matrix: dict[str, list[Any]] = block["matrix"]
     keys = list(matrix)
+    size = math.prod(len(values) for values in matrix.values())
+    if size > MAX_VARIANTS:
+        report(("variants", "matrix"), f"the matrix makes {size:,} combinations; reelmake plans at most "
+                                       f"{MAX_VARIANTS:,} variants per campaign (split the campaign)", "error")
+        return []
     combos = [dict(zip(keys, values)) for values in itertools.product(*matrix.values())]
 
     for i, entry in enumerate(block.get("exclude", [])):
@@ -82,7 +89,8 @@ def read_table(text: str, filename: str) -> tuple[list[tuple[int, Combination]],
 
     The header names the variables; blank lines are skipped (spreadsheet exports end with some).
     """
-    rows = csv.reader(io.StringIO(text, newline=""))
+    # strict: an unterminated quote is an error, not a cell that swallows the rest of the file
+    rows = csv.reader(io.StringIO(text, newline=""), strict=True)
     header: list[str] | None = None
     out: list[tuple[int, Combination]] = []
     problems: list[Problem] = []
@@ -105,6 +113,10 @@ def read_table(text: str, filename: str) -> tuple[list[tuple[int, Combination]],
                        f"({', '.join(header)}); quote cells that contain commas")
                 continue
             out.append((line, {name: cell_value(cell) for name, cell in zip(header, row)}))
+            if len(out) > MAX_VARIANTS:
+                report(line, f"more than {MAX_VARIANTS:,} rows; reelmake plans at most {MAX_VARIANTS:,} variants per "
+                             "campaign (split the table)")
+                return out[:MAX_VARIANTS], problems
     except csv.Error as exc:
         report(rows.line_num, f"not valid CSV: {exc}")
     if header is None:

@@ -8,10 +8,13 @@ regular files inside the campaign's directory (no ``..``, no absolute paths, no 
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import re
+import signal
+import threading
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -177,7 +180,49 @@ def describe(exc: BaseException, context: Mapping[str, Any]) -> str:
         return f"{exc.message}{_undefined_hint(exc.message or '', context)}"
     if isinstance(exc, RecursionError):
         return "templates include each other endlessly"
+    if isinstance(exc, (_TooLong, MemoryError)):
+        return str(exc) or "the template needs more memory than a storyboard can (a huge loop?)"
     return f"{type(exc).__name__}: {exc}"
+
+
+# A template is code: bound what one render may take, so a loop typo cannot hang every CI run.
+MAX_OUTPUT = 8 << 20  # characters, the size limit of a storyboard file
+MAX_SECONDS = 20.0
+
+
+class _TooLong(Exception):
+    """A template render ran past MAX_SECONDS or produced more than MAX_OUTPUT characters."""
+
+
+@contextlib.contextmanager
+def _deadline(seconds: float) -> Iterator[None]:
+    """Interrupt the render after ``seconds`` (only where signals work: the main thread on Unix)."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        raise _TooLong(f"the template ran for more than {seconds:g} s (an endless or huge loop?)")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _bounded(compiled: Template, context: Mapping[str, Any]) -> str:
+    chunks, size = [], 0
+    with _deadline(MAX_SECONDS):
+        for chunk in compiled.generate(context):
+            size += len(chunk)
+            if size > MAX_OUTPUT:
+                raise _TooLong(f"the template produced more than {MAX_OUTPUT >> 20} M characters; a storyboard "
+                               "is far smaller (an endless or huge loop?)")
+            chunks.append(chunk)
+    return "".join(chunks)
 
 
 def render(
@@ -188,7 +233,7 @@ def render(
     files = loader.files if isinstance(loader, CampaignLoader) else set()
     try:
         compiled = env.get_template(template) if isinstance(template, str) else template
-        return compiled.render(context)
+        return _bounded(compiled, context)
     except TemplateSyntaxError as exc:
         # The file is the one with the error, which may be an included one.
         filename = exc.filename if exc.filename and exc.filename in files else None

@@ -69,6 +69,9 @@ class _Group(click.Group):
             sys.exit(EXIT_FAIL)
         except ReelmakeError as exc:
             _fail(str(exc))
+        except OSError as exc:  # the disk, not the input: say which file and why, without a traceback
+            where = f"{exc.filename}: " if exc.filename else ""
+            _fail(f"{where}{exc.strerror or exc}")
         except KeyboardInterrupt:
             click.echo("\ninterrupted: submitted tasks are kept in the journal; run the same command again to "
                        "resume them", err=True)

@@ -27,7 +27,7 @@ from .model import (
     SoundtrackItem,
     Storyboard,
 )
-from .schema import schema_problems
+from .schema import salvage, schema_problems
 from .yamlpos import Positions, load_yaml
 
 SHOT_DEFAULTS = {"backend": "animatic", "aspect_ratio": "16:9", "duration": 5, "sound": False,
@@ -86,7 +86,9 @@ def _deliverables(raw: list[dict[str, Any]] | None, shots_aspect: str) -> tuple[
         width, height = STANDARD_SIZES[shots_aspect]
         return (Deliverable("master", shots_aspect, width, height, 24.0),)
     out = []
-    for item in raw:
+    for index, item in enumerate(raw):
+        if item is None:
+            continue  # left out by schema salvage
         if "size" in item:
             width, height = (int(v) for v in item["size"].split("x"))
             aspect = item.get("aspect_ratio") or _aspect_of(width, height) or shots_aspect
@@ -96,15 +98,20 @@ def _deliverables(raw: list[dict[str, Any]] | None, shots_aspect: str) -> tuple[
         out.append(Deliverable(
             name=item["name"], aspect_ratio=aspect, width=width, height=height,
             fps=float(item.get("fps", 24)), reframe=item.get("reframe", "crop"),
-            captions=item.get("captions", "sidecar"), quality=int(item.get("quality", 18)),
+            captions=item.get("captions", "sidecar"), quality=int(item.get("quality", 18)), index=index,
         ))
     return tuple(out)
 
 
-def build(data: dict[str, Any], path: Path, root: Path, positions: Positions, override: str | None) -> Storyboard:
-    """Schema-valid data → Storyboard with defaults applied (pure)."""
+def build(data: dict[str, Any], path: Path, root: Path, positions: Positions,
+          override: str | None) -> Storyboard | None:
+    """Schema-valid data → Storyboard with defaults applied (pure). Items left out by schema salvage are
+    None and skipped; every other item keeps its index (errors point at the right line). None when no
+    shot is left."""
     defaults = data.get("defaults", {})
-    shots = tuple(_shot(i, raw, defaults, override) for i, raw in enumerate(data["shots"]))
+    shots = tuple(_shot(i, raw, defaults, override) for i, raw in enumerate(data["shots"]) if raw is not None)
+    if not shots:
+        return None
     mix = data.get("mix", {})
     return Storyboard(
         path=path,
@@ -116,7 +123,8 @@ def build(data: dict[str, Any], path: Path, root: Path, positions: Positions, ov
                     for name, c in data.get("characters", {}).items()},
         assets={name: _asset(name, a) for name, a in data.get("assets", {}).items()},
         shots=shots,
-        soundtrack=tuple(SoundtrackItem(**item) for item in data.get("soundtrack", [])),
+        soundtrack=tuple(SoundtrackItem(**item, index=i) for i, item in enumerate(data.get("soundtrack", []))
+                         if item is not None),
         mix=Mix(**mix),
         deliverables=_deliverables(data.get("deliverables"), shots[0].aspect_ratio),
         backends={name: dict(settings) for name, settings in data.get("backends", {}).items()},
@@ -147,11 +155,18 @@ def parse(
         return None, problems
     if not isinstance(data, dict):
         return None, [*problems, Problem(filename, 1, 1, "", "a storyboard is a YAML mapping (reelmake: 1, title, shots…)")]
-    problems += schema_problems(data, positions, filename)
-    if any(p.severity == "error" for p in problems):
-        # Semantic rules assume the shape is right; the schema errors come first.
-        return None, problems
+    found = schema_problems(data, positions, filename)
+    # A value the YAML layer already reported (a NaN, a bad tag) is not reported again by the schema.
+    seen = {(p.line, p.column) for p in problems}
+    problems += [p for p in found if (p.line, p.column) not in seen]
+    if any(p.severity == "error" for p in found):
+        # Check what is left: the rules must see every well-formed part, or one typo hides other errors.
+        data = salvage(data)
+        if data is None:
+            return None, problems
     storyboard = build(data, path, root, positions, backend)
+    if storyboard is None:
+        return None, problems
     problems += rules.check(storyboard, filename)
     return storyboard, problems
 

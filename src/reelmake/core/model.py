@@ -109,6 +109,7 @@ class SoundtrackItem:
     fade_out: float = 0.0
     duck: bool = False
     loop: bool = False
+    index: int = 0  # position in the storyboard's soundtrack list, for error locations
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,7 @@ class Deliverable:
     reframe: str = "crop"
     captions: str = "sidecar"
     quality: int = 18
+    index: int = 0  # position in the storyboard's deliverables list (0 for the default master)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from .model import RATIOS, Shot, Storyboard
 from .yamlpos import format_path
 
 _EPS = 1e-9
+MAX_SIDE = 8192  # the largest side H.264 (level 6.2) and x264 encode
 
 
 class _Report:
@@ -173,7 +174,8 @@ def _check_edit_fields(report: _Report, shot: Shot) -> None:
 def _check_soundtrack(report: _Report) -> None:
     sb = report.sb
     shot_ids = {s.id for s in sb.shots}
-    for i, item in enumerate(sb.soundtrack):
+    for item in sb.soundtrack:
+        i = item.index
         asset = sb.assets.get(item.asset)
         if asset is None or asset.kind != "audio":
             report.add(("soundtrack", i, "asset"), f"soundtrack asset {item.asset!r} must name an audio asset")
@@ -183,10 +185,15 @@ def _check_soundtrack(report: _Report) -> None:
 
 def _check_deliverables(report: _Report) -> None:
     seen: set[str] = set()
-    for i, item in enumerate(report.sb.deliverables):
+    for item in report.sb.deliverables:
+        i = item.index
         if item.name in seen:
             report.add(("deliverables", i, "name"), f"deliverable name {item.name!r} is used twice")
         seen.add(item.name)
+        if max(item.width, item.height) > MAX_SIDE or min(item.width, item.height) < 16:
+            report.add(("deliverables", i, "size"), f"deliverable {item.name!r}: {item.width}x{item.height} is not a "
+                                                    f"size H.264 encodes; each side is 16 to {MAX_SIDE} pixels")
+            continue
         if item.width % 2 or item.height % 2:
             report.add(("deliverables", i, "size"), f"deliverable {item.name!r}: H.264 needs even dimensions, "
                                                     f"got {item.width}x{item.height}")

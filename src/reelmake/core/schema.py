@@ -8,6 +8,7 @@ copy shipped in ``schemas/`` is the assembly of the built-in backends (a test ke
 
 from __future__ import annotations
 
+import copy
 import difflib
 import json
 from functools import cache
@@ -121,3 +122,51 @@ def schema_problems(data: Any, positions: Positions, filename: str, name: str = 
         problems.append(Problem(filename, line, column, format_path(path), message))
     problems.sort(key=lambda p: (p.line, p.column, p.message))
     return problems
+
+
+# Sections whose items are built as a whole: an item with a wrong value is left out of the semantic
+# checks (its other fields may depend on the wrong one), while an unknown key alone costs only the key.
+_ITEMS = {"shots", "soundtrack", "deliverables", "characters", "assets"}
+
+
+def salvage(data: dict[str, Any], name: str = "storyboard") -> dict[str, Any] | None:
+    """``data`` without the parts the schema rejects, so the semantic rules can still check the rest:
+    one typo must not hide a missing file or a duplicate shot id elsewhere. Items of a list keep their
+    index (a pruned shot becomes None, which the builder skips) so every problem keeps its location.
+    None when nothing buildable is left."""
+    data = copy.deepcopy(data)
+    pruned: set[tuple] = set()  # list items already replaced by None (the schema rejects None itself)
+    for _ in range(8):  # each pass prunes what the last one exposed; a few passes always suffice
+        errors = [e for e in _validator(name).iter_errors(data)
+                  if not any(tuple(e.absolute_path)[:len(p)] == p for p in pruned)]
+        if not errors:
+            return data
+        for error in errors:
+            path = list(error.absolute_path)
+            if error.validator == "additionalProperties":
+                allowed = error.schema.get("properties", {})
+                for key in [k for k in error.instance if k not in allowed]:
+                    _prune(data, [*path, key])
+                continue
+            if len(path) >= 2 and path[0] in _ITEMS:
+                path = path[:2]  # the whole shot (soundtrack item, deliverable, character, asset)
+            if not path or path == ["shots"]:
+                return None  # no shots list to speak of: the schema problems say it all
+            _prune(data, path)
+            if isinstance(path[-1], int):
+                pruned.add(tuple(path))
+    return None
+
+
+def _prune(data: Any, path: list[Any]) -> None:
+    node = data
+    for part in path[:-1]:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return
+    last = path[-1]
+    if isinstance(node, dict):
+        node.pop(last, None)
+    elif isinstance(node, list) and isinstance(last, int) and 0 <= last < len(node):
+        node[last] = None  # keep the other items' indexes

@@ -1,14 +1,18 @@
 """The content-addressed clip store: clips stored by render key, with their metadata.
 
-  clips/<k[:2]>/<key>.mp4     the clip
-  clips/<k[:2]>/<key>.json    its metadata (written last: an entry exists once its JSON does)
+  clips/<k[:2]>/<key>.mp4          the clip
+  clips/<k[:2]>/<key>.json         its metadata (written last: an entry exists once its JSON does)
+  clips/<k[:2]>/<key>.damaged.*    an entry whose clip no longer matches its hash, set aside
 
-Writes are atomic; a truncated or altered clip is detected (size always, full hash before a cut)
-and treated as missing, never cut into a video.
+Writes are atomic. A truncated or altered clip is detected (its size on every look, its hash when
+verified, remembered in the file memo by stamp so verifying a thousand unchanged clips reads none of
+them) and set aside: it is never cut into a video, and its provider task id stays known so a paid
+clip can be downloaded again instead of paid for again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 from collections.abc import Iterator
@@ -17,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..fsutil import atomic_path, atomic_write_text, sha256_file
+from .memo import FileMemo
 
 
 @dataclass(frozen=True)
@@ -31,9 +36,9 @@ class Entry:
 
 
 class ClipStore:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, memo: FileMemo | None = None) -> None:
         self.root = Path(root)
-        self._verified: dict[str, tuple] = {}
+        self.memo = memo
 
     def _base(self, key: str) -> Path:
         return self.root / key[:2] / key
@@ -54,19 +59,35 @@ class ClipStore:
             return None
         if not isinstance(meta, dict) or not isinstance(meta.get("sha256"), str):
             return None  # damaged metadata: the clip is as good as missing
-        if stat.st_size != meta.get("size_bytes"):
+        intact = stat.st_size == meta.get("size_bytes")
+        if intact and verify:
+            clip = self.clip_path(key)
+            try:
+                intact = (self.memo.sha256(clip) if self.memo else sha256_file(clip)) == meta["sha256"]
+            except OSError:
+                intact = False
+        if not intact:
+            self._set_aside(key)
             return None
-        if verify:
-            stamp = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
-            if self._verified.get(key) != stamp:
-                try:
-                    intact = sha256_file(self.clip_path(key)) == meta["sha256"]
-                except OSError:
-                    intact = False
-                if not intact:
-                    return None
-                self._verified[key] = stamp
         return Entry(key, self.clip_path(key), meta)
+
+    def _set_aside(self, key: str) -> None:
+        """Move a damaged entry out of the way (keeping its metadata: the task id can fetch it again)."""
+        for path in (self.meta_path(key), self.clip_path(key)):
+            with contextlib.suppress(OSError):
+                path.replace(path.with_suffix(f".damaged{path.suffix}"))
+
+    def forget_damaged(self, key: str) -> None:
+        for path in (self.meta_path(key).with_suffix(".damaged.json"), self.clip_path(key).with_suffix(".damaged.mp4")):
+            path.unlink(missing_ok=True)
+
+    def damaged(self, key: str) -> dict[str, Any] | None:
+        """The metadata of an entry set aside as damaged (its ``task_id`` may still be downloadable)."""
+        try:
+            meta = json.loads(self.meta_path(key).with_suffix(".damaged.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return meta if isinstance(meta, dict) else None
 
     def has(self, key: str) -> bool:
         return self.get(key) is not None
@@ -76,7 +97,8 @@ class ClipStore:
         if not self.root.is_dir():
             return
         for meta in self.root.glob("*/*.json"):
-            yield meta.stem
+            if "." not in meta.stem:  # not a damaged entry set aside
+                yield meta.stem
 
     # -- writing
     def put(self, key: str, clip: Path, meta: dict[str, Any]) -> Entry:
@@ -88,6 +110,9 @@ class ClipStore:
         with atomic_path(dest, suffix=".mp4", sync_dir=False) as tmp:  # the metadata write syncs the dir
             shutil.move(str(clip), tmp)
         atomic_write_text(self.meta_path(key), json.dumps(meta, indent=2, sort_keys=True, default=str))
+        if self.memo is not None:
+            self.memo.remember(dest, digest)
+        self.forget_damaged(key)
         return Entry(key, dest, meta)
 
     def remove(self, key: str) -> int:

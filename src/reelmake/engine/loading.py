@@ -8,6 +8,7 @@ in another.
 from __future__ import annotations
 
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from ..plugins import get_plugin
 from .inspect import inspect
 from .memo import FileMemo
 
-MAX_DOCUMENT_BYTES = 8 << 20  # a storyboard or campaign file; anything larger is a mistake (or /dev/zero)
+MAX_DOCUMENT_BYTES = 8 << 20  # a storyboard or campaign file; anything larger is a mistake
 
 
 @dataclass(frozen=True)
@@ -32,24 +33,50 @@ class Loaded:
 
 
 def read_text(path: Path) -> tuple[str | None, Problem | None]:
-    """The text of a storyboard or campaign file, or a located problem saying why it cannot be read."""
+    """The text of a storyboard or campaign file, or a located problem saying why it cannot be read.
+
+    Only a regular file inside its own project is read: a link to ``/etc/passwd`` or ``/dev/zero``, a
+    FIFO or a huge file is refused before a byte of it is parsed (or echoed in an error)."""
     name = display_name(path)
+
+    def refuse(message: str) -> tuple[None, Problem]:
+        return None, Problem(name, 1, 1, "", message)
+
     try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_DOCUMENT_BYTES + 1)
-    except IsADirectoryError:
-        return None, Problem(name, 1, 1, "", "is a directory, not a storyboard file")
+        resolved = Path(path).resolve(strict=True)
+        info = resolved.stat()
+    except FileNotFoundError:
+        return refuse("does not exist")
+    except (OSError, RuntimeError, ValueError) as exc:  # a symlink loop, a NUL byte, a name too long
+        return refuse(f"cannot read: {getattr(exc, 'strerror', None) or exc}")
+    if stat.S_ISDIR(info.st_mode):
+        return refuse("is a directory, not a storyboard file")
+    if not stat.S_ISREG(info.st_mode):
+        return refuse("is not a regular file (a device, a pipe or a socket)")
+    if not resolved.is_relative_to(project_root(Path(path))):
+        return refuse(f"is a link to {resolved}, outside the project; copy the file into the project instead")
+    if info.st_size > MAX_DOCUMENT_BYTES:
+        return refuse(f"is larger than {MAX_DOCUMENT_BYTES >> 20} MiB; a storyboard is a small YAML file")
+    try:
+        data = resolved.read_bytes()
     except OSError as exc:
-        return None, Problem(name, 1, 1, "", f"cannot read: {exc.strerror or exc}")
-    except ValueError:  # a NUL byte in the path
-        return None, Problem(name, 1, 1, "", "cannot read: the path contains a NUL character")
-    if len(data) > MAX_DOCUMENT_BYTES:
-        return None, Problem(name, 1, 1, "", f"is larger than {MAX_DOCUMENT_BYTES >> 20} MiB; a storyboard is a "
-                                             "small YAML file")
+        return refuse(f"cannot read: {exc.strerror or exc}")
     try:
         return data.decode("utf-8"), None
     except UnicodeDecodeError as exc:
-        return None, Problem(name, 1, 1, "", f"is not UTF-8 text (byte {exc.start}); save it as UTF-8")
+        return refuse(f"is not UTF-8 text (byte {exc.start}); save it as UTF-8")
+
+
+def _sibling_problem(path: Path) -> Problem | None:
+    """``a.yaml`` and ``a.yml`` side by side would share ``a.lock`` and ``out/a/``."""
+    name = path.name
+    for mine, theirs in ((".yaml", ".yml"), (".yml", ".yaml")):
+        if name.endswith(mine):
+            other = path.with_name(name[: -len(mine)] + theirs)
+            if other.exists():
+                return Problem(display_name(path), 1, 1, "", f"{other.name} is beside it: both would share "
+                               f"{yaml_stem(path)}.lock and out/{yaml_stem(path)}/; rename one of them")
+    return None
 
 
 _CAMPAIGN_KEY = re.compile(r"(?m)^campaign[ \t]*:")
@@ -97,6 +124,7 @@ def load(path: str | Path, *, backend: str | None = None, variants: list[str] | 
     validation does not); ``memo`` remembers hashes and probes between runs."""
     path = Path(path)
     text, problem = read_text(path)
+    problem = problem or _sibling_problem(path)
     if problem is not None:
         raise ValidationError([problem])
     memo = memo or FileMemo(Path("/nonexistent/memo.json"))

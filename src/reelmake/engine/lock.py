@@ -39,6 +39,7 @@ class LockFile:
         self._dirty = False
         self._writer: threading.Thread | None = None
         self._flushing = threading.Event()
+        self._error: OSError | None = None
 
     @classmethod
     def read(cls, path: Path) -> LockFile:
@@ -121,16 +122,23 @@ class LockFile:
                 snapshot = {"reelmake": FORMAT, "shots": dict(self.entries)}
             body = yaml.dump(snapshot, Dumper=_Dumper, sort_keys=True, allow_unicode=True,
                              default_flow_style=False, width=100)
-            atomic_write_text(self.path, HEADER + body)
+            try:
+                atomic_write_text(self.path, HEADER + body)
+            except OSError as exc:  # reported by flush(); the old lock stays whole (atomic write)
+                self._error = exc
             self._flushing.wait(WRITE_INTERVAL)  # pace the rewrites; flush() cuts the wait short
 
     def flush(self) -> None:
-        """Wait until everything recorded so far is on disk."""
+        """Wait until everything recorded so far is on disk (StoryboardError if it could not be written)."""
         self._flushing.set()
         while True:
             with self._mutex:
                 writer = self._writer
             if writer is None:
                 self._flushing.clear()
-                return
+                break
             writer.join()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise StoryboardError(f"{self.path}: cannot write the lock ({error.strerror or error}); the clips are "
+                                  "in the clip store, and the next run records them again") from None

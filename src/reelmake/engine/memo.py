@@ -82,6 +82,11 @@ class FileMemo:
 
     __call__ = sha256
 
+    def remember(self, path: Path, sha256: str) -> None:
+        """Record a hash reelmake computed while writing ``path`` (so it is never read back to hash it)."""
+        name, stamp, _ = self._entry(path)
+        self._learn(name, {"stamp": stamp, "sha256": sha256})
+
     def probe(self, path: Path, kind: str | None = None) -> tuple[MediaInfo | None, str | None]:
         """(what ffprobe says about ``path`` read as ``kind``, None) or (None, why it is not media)."""
         from ..errors import MediaError

@@ -197,6 +197,10 @@ class Orchestrator:
             outcome = Outcome(job.key, ids, "failed", str(exc))
         except BackendError as exc:
             outcome = Outcome(job.key, ids, "failed", str(exc), task_id=exc.task_id)
+        except OSError as exc:  # a full disk, a read-only workspace: nothing half-written stays (atomic writes)
+            where = f" {exc.filename}" if exc.filename else ""
+            outcome = Outcome(job.key, ids, "failed", f"cannot write{where}: {exc.strerror or exc}; a submitted "
+                              "task stays in the journal and the next run resumes it")
         finally:
             lock.release()  # unlocking never blocks
         state = {"rendered": "done"}.get(outcome.status, outcome.status)
@@ -265,7 +269,7 @@ class Orchestrator:
         what another process submitted counts): its id, or None when a new task is to be submitted."""
         state: TaskState | None = await asyncio.to_thread(self.journal.state, job.key)
         if state is None or not state.in_flight:
-            return None
+            return await self._recover_damaged(job)
         if state.task_id and state.status == "submitted":
             return state.task_id
         task_id = await self._reconcile(job, backend, state.since)
@@ -279,9 +283,22 @@ class Orchestrator:
         await self.journal.arecord("abandoned", job.key, job=job.shot_id)
         return None
 
+    async def _recover_damaged(self, job: RenderJob) -> str | None:
+        """A clip that was paid for and later found damaged in the store is downloaded again from its
+        task while the provider still keeps it, instead of paying for a new one."""
+        damaged = await asyncio.to_thread(self.workspace.clips.damaged, job.key)
+        task_id = damaged.get("task_id") if damaged else None
+        if not isinstance(task_id, str) or not task_id:
+            return None
+        self.on_event(job.shot_id, "running", f"the stored clip is damaged; fetching task {task_id} again")
+        await self.journal.arecord("submitted", job.key, task_id=task_id, job=job.shot_id, recovered=True)
+        return task_id
+
     async def _run_task(self, job: RenderJob, ids: list[str], backend: Any) -> tuple[str, Any, Decimal]:
         """Submit (or resume, or reconcile) and wait: the finished task's id, output and what it cost."""
         task_id = await self._resume_point(job, ids, backend)
+        damaged = await asyncio.to_thread(self.workspace.clips.damaged, job.key)
+        recovering = task_id if damaged and damaged.get("task_id") == task_id else None
         spent = Decimal(0)
         for attempt in range(self.options.attempts):
             if task_id is None:
@@ -299,6 +316,10 @@ class Orchestrator:
                                         spent=spent, task_id=task_id)) from None
             except TASK_OVER as exc:
                 await self.journal.arecord("failed", job.key, task_id=task_id, error=str(exc))
+                if task_id == recovering:  # the damaged clip's task is gone: a new one it is (the plan priced it)
+                    await asyncio.to_thread(self.workspace.clips.forget_damaged, job.key)
+                    task_id = recovering = None
+                    continue
                 if spent:  # failed tasks are refunded
                     await asyncio.to_thread(self.budget.release, job.cost, committed=True)
                     spent -= job.cost

@@ -21,7 +21,7 @@ from ..core.compile import compile_storyboard
 from ..core.model import Campaign, Variant
 from ..core.plan import Plan, make_plan
 from ..errors import BudgetExceeded, ReelmakeError
-from ..fsutil import project_root
+from ..fsutil import project_root, remove_stale_temps
 from ..jobs import RenderJob
 from ..plugins import create_backend, get_plugin
 from .budget import Budget
@@ -122,7 +122,11 @@ class Project:
     def plan(self, force: Iterable[str] = ()) -> Plan:
         """Compare the compiled jobs with the lock, the clip store and the journal. Reads only."""
         in_flight = {k: s.task_id for k, s in self.workspace.journal.in_flight().items() if s.backend != "?"}
-        return make_plan(self.campaign, self.jobs, self.lock.entries, self.workspace.clips.has, in_flight, force)
+        clips = self.workspace.clips
+        plan = make_plan(self.campaign, self.jobs, self.lock.entries,
+                         lambda key: clips.get(key, verify=True) is not None, in_flight, force)
+        self.workspace.memo.save()
+        return plan
 
     def out_dir(self, variant: Variant | str, out: str | Path | None = None) -> Path:
         """Where a variant's deliverables go: ``out/<stem>/`` (``out/<campaign>/<variant>/``)."""
@@ -245,12 +249,14 @@ class Project:
         from .assemble import cut_specs
 
         summary = summary or RenderSummary(self.plan())
+        self.workspace.clean_tmp()
         failed = {i: o.status for o in summary.result.outcomes if o.status not in ("rendered", "cached")
                   for i in o.job_ids}
         for variant in self.campaign.variants:
             prefix = f"{variant.id}/" if variant.id else ""
             mine = {k[len(prefix):]: v for k, v in failed.items() if k.startswith(prefix)}
             out_dir = self.out_dir(variant, out)
+            remove_stale_temps(out_dir)  # what a killed cut left half-written beside the deliverables
             outputs = summary.cuts.outputs.setdefault(variant.id, {})
             errors = summary.cuts.errors.setdefault(variant.id, {})
             loudness = summary.cuts.loudness.setdefault(variant.id, {})
@@ -260,6 +266,10 @@ class Project:
                     report = edit_cut(spec, target, work_dir=self.workspace.edit_dir, draft=draft, partial=partial)
                 except ReelmakeError as exc:  # a missing clip, a bad edit: this deliverable fails, the others go on
                     errors[spec.deliverable.name] = str(exc)
+                    continue
+                except OSError as exc:  # out/<stem> is a file, a full disk: nothing half-written stays
+                    where = f" {exc.filename}" if exc.filename else ""
+                    errors[spec.deliverable.name] = f"cannot write{where}: {exc.strerror or exc}"
                     continue
                 outputs[spec.deliverable.name] = report.path
                 loudness[spec.deliverable.name] = report.loudness
@@ -273,7 +283,7 @@ class Project:
         out = []
         for job in (j for jobs in self.jobs.values() for j in jobs):
             state = states.get(job.key)
-            if self.workspace.clips.has(job.key):
+            if self.workspace.clips.get(job.key, verify=True) is not None:
                 out.append(ShotStatus(job.shot_id, "rendered", job.key))
             elif state and state.in_flight:
                 label = "in_flight" if state.status == "submitted" else "ambiguous"

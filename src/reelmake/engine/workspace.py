@@ -28,7 +28,7 @@ import yaml
 from filelock import FileLock
 
 from ..errors import StoryboardError
-from ..fsutil import atomic_write_text
+from ..fsutil import atomic_write_text, remove_stale_temps
 from .clips import ClipStore
 from .journal import Journal
 from .memo import FileMemo
@@ -58,8 +58,8 @@ class Workspace:
                                   "there; move the file away or pass --cache-dir")
         if self.root.is_dir():
             self._migrate()  # a new workspace is created by its first write, never by merely looking
-        self.clips = ClipStore(self.root / "clips")
         self.memo = FileMemo(self.root / "memo.json")
+        self.clips = ClipStore(self.root / "clips", self.memo)
         self.journal = Journal(self.root / "journal.jsonl")
 
     @classmethod
@@ -145,6 +145,11 @@ class Workspace:
             report.add(f"clips/{key[:2]}/{key}", _size(meta) + _size(clip))
             if not dry_run:
                 self.clips.remove(key)
+        for path in self.clips.root.glob("*/*.damaged.*") if self.clips.root.is_dir() else ():
+            if path.stem.split(".")[0] not in in_flight and _newest_mtime(path) <= cutoff:
+                report.add(str(path.relative_to(self.root)), _size(path))
+                if not dry_run:
+                    path.unlink(missing_ok=True)
         for folder in ("edit", "tmp"):
             for path in _files(self.root / folder):
                 if _newest_mtime(path) <= cutoff:
@@ -165,7 +170,11 @@ class Workspace:
         return report
 
     def clean_tmp(self, older_than: float = 24 * 3600.0) -> None:
-        """Remove temporary files a killed run left behind (each run does this when it starts)."""
+        """Remove temporary files a killed run left behind (each run does this when it starts): half
+        written files whose writer is gone, and anything in tmp/ nobody touched for a day."""
+        if not self.root.is_dir():
+            return
+        remove_stale_temps(self.root, recursive=True)
         cutoff = time.time() - older_than
         for path in _files(self.root / "tmp"):
             if _newest_mtime(path) <= cutoff:
