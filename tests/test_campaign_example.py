@@ -57,3 +57,11 @@ def test_the_example_media_is_small_and_fits_kling():
         info = probe(audio)
         assert info.audio_codec == "aac" and 1 < info.duration <= 10
     assert CAMPAIGN.read_text().startswith("# yaml-language-server: $schema=../../schemas/campaign.schema.json\n")
+
+
+def test_the_example_template_writes_every_value_through_the_yaml_filter():
+    # A value written raw becomes YAML syntax: a table cell could add keys to the storyboard.
+    import re
+
+    expressions = re.findall(r"{{(.*?)}}", (EXAMPLE / "spot.yaml.j2").read_text())
+    assert expressions and all(e.strip().endswith("| yaml") for e in expressions), expressions

@@ -318,3 +318,54 @@ def test_two_processes_sharing_a_cache_render_each_shot_once(project):
     for proc in procs:
         assert proc.wait(timeout=120) == 0, proc.stderr.read()
     assert provider(project)["submissions"] == 6 and set(provider(project)["by_shot"].values()) == {1}
+
+
+def test_a_run_that_gives_up_and_a_concurrent_run_pay_once_per_shot(project):
+    # The first run submits a wave, then gives up (--timeout) while its tasks still run; the second
+    # run, started at the same time, must resume those tasks, never submit them again.
+    shots = "\n".join(f'  - {{id: t{i}, prompt: "@maya race {i}"}}' for i in range(6))
+    path = storyboard(project, shots, latency=1.5)
+    impatient, env = _cli(path, project, "--jobs", "3", "--timeout", "0.3")
+    patient, _ = _cli(path, project, "--jobs", "3")
+    first = subprocess.Popen(impatient, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 60
+    while provider(project).get("submissions", 0) < 1 and time.time() < deadline:
+        time.sleep(0.02)
+    second = subprocess.Popen(patient, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    first.wait(timeout=120)
+    assert second.wait(timeout=120) == 0, second.stderr.read()
+    state = provider(project)
+    assert state["submissions"] == 6 and set(state["by_shot"].values()) == {1}
+
+
+def test_a_run_killed_while_another_waits_for_its_shots_pays_once_per_shot(project):
+    shots = "\n".join(f'  - {{id: w{i}, prompt: "@maya wait {i}"}}' for i in range(4))
+    path = storyboard(project, shots, latency=1.5)
+    command, env = _cli(path, project, "--jobs", "4")
+    first = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while provider(project).get("submissions", 0) < 4 and time.time() < deadline:
+        time.sleep(0.02)
+    second = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(0.3)  # the second run now waits on the first one's key locks
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    assert second.wait(timeout=120) == 0, second.stderr.read()
+    state = provider(project)
+    assert state["submissions"] == 4 and set(state["by_shot"].values()) == {1}
+    assert set(statuses(path).values()) == {"cached"}
+
+
+def test_a_storyboard_budget_holds_across_concurrent_runs(project):
+    # Each shot costs $0.20; two runs render different shots at once under one `budget: 0.76`: alone each
+    # would fit three shots, together they may submit three at most.
+    shots = "\n".join(f'  - {{id: b{i}, prompt: "@maya budget {i}"}}' for i in range(6))
+    path = storyboard(project, shots, latency=1.0, extra="budget: 0.76")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    runs = []
+    for only in ("b0,b1,b2", "b3,b4,b5"):
+        command, env = _cli(path, project, "--only", only, "--jobs", "3")
+        runs.append(subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+    for proc in runs:
+        proc.wait(timeout=120)
+    assert provider(project)["submissions"] == 3  # $0.60 of $0.76; a fourth shot would make $0.80

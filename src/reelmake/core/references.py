@@ -119,8 +119,8 @@ def _video_limits(info: MediaInfo, model: Model) -> list[str]:
 
 def _kind_problem(info: MediaInfo, kind: str) -> str | None:
     """A file whose content is not the kind of media its declaration says."""
-    if kind in ("image", "video") and not info.has_video:
-        return f"is not {'an image' if kind == 'image' else 'a video'} (no picture in it)"
+    if kind in ("image", "video") and not (info.has_video and info.width and info.height):
+        return f"is not {'an image' if kind == 'image' else 'a video'} reelmake can read (no picture in it)"
     if kind == "audio" and not info.has_audio:
         return "has no audio stream"
     return None

@@ -115,6 +115,32 @@ def _environment(storyboards: list[Storyboard], filename: str) -> list[Problem]:
     return problems
 
 
+def _caption_glyphs(sb: Storyboard, filename: str) -> list[Problem]:
+    """Captions burned in with characters the caption font cannot draw (emoji, CJK in DejaVu Sans):
+    drawtext would show empty boxes, silently."""
+    from ..edit.encode import font_file
+    from ..edit.glyphs import missing
+    from ..errors import MediaError
+
+    burned = [d.name for d in sb.deliverables if d.captions == "burn"]
+    if not burned:
+        return []
+    try:
+        font = font_file()
+    except MediaError:
+        return []  # the cut says so, with the install command
+    problems = []
+    for shot in sb.shots:
+        lacking = missing(shot.caption or "", font)
+        if lacking:
+            line, column = sb.positions.of(("shots", shot.index, "caption"))
+            problems.append(Problem(filename, line, column, f"shots[{shot.index}].caption", (
+                f"shot {shot.id!r}: {font.stem} has no glyph for {' '.join(lacking)}; burned into "
+                f"{', '.join(burned)} they would show as empty boxes (the .srt/.vtt sidecars keep them)"),
+                "warning"))
+    return problems
+
+
 def load(path: str | Path, *, backend: str | None = None, variants: list[str] | None = None,
          check_media: bool = True, memo: FileMemo | None = None, hash_files: bool = False) -> Loaded:
     """Load, validate and inspect a storyboard or campaign file; ValidationError with every problem.
@@ -141,6 +167,7 @@ def load(path: str | Path, *, backend: str | None = None, variants: list[str] | 
         facts = inspect([sb], memo, probe_media=check_media, hash_files=hash_files)
         problems += check_references(sb, facts, filename)
         problems += _environment([sb], filename)
+        problems += _caption_glyphs(sb, filename)
     problems.sort(key=lambda p: (p.line, p.column))
     if sb is None or any(p.severity == "error" for p in problems):
         raise ValidationError(problems)
@@ -171,7 +198,8 @@ def _load_campaign(path: Path, backend: str | None, variants: list[str] | None, 
     built: list[Variant] = []
     limits_seen: set[tuple[str, str]] = set()  # a file's fitness for a model is reported once, not per variant
     for sb, rendered, found in parsed:
-        found = [*found, *check_references(sb, facts, rendered.filename, limits_seen=limits_seen)]
+        found = [*found, *check_references(sb, facts, rendered.filename, limits_seen=limits_seen),
+                 *_caption_glyphs(sb, rendered.filename)]
         problems += found
         if not any(p.severity == "error" for p in found):
             built.append(Variant(rendered.id, with_warnings(sb, found), rendered.vars, rendered.text))
