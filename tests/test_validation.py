@@ -458,3 +458,52 @@ def test_the_schema_lists_exactly_the_editors_transitions():
 
     enum = json.loads(schema_text())["$defs"]["transition"]["properties"]["type"]["enum"]
     assert sorted(enum) == sorted(TRANSITIONS)
+
+
+NINE = """\
+reelmake: 1
+title: Nine planted errors
+budget: .nan
+defaults: {backend: wavespeed, duration: 5}
+characters:
+  maya: {images: [refs/a.png, refs/missing.png]}
+assets:
+  outside: {image: ../../etc/passwd.png}
+shots:
+  - id: one
+    promt: "typo"
+    prompt: "@maya runs"
+  - id: one
+    prompt: "@bob waves"
+  - id: three
+    prompt: "@maya jumps"
+    duration: 6
+    multi_prompt:
+      - {prompt: "a", duration: 2}
+      - {prompt: "b", duration: 2}
+  - id: four
+    prompt: "x"
+    duration: "five"
+soundtrack:
+  - {asset: nothing}
+"""
+
+
+def test_schema_and_semantic_errors_are_all_reported_in_one_run(project):
+    path = project.write(NINE)
+    try:
+        load(path)
+    except ValidationError as exc:
+        errors = {(p.line, p.path) for p in exc.errors}
+    expected = {
+        (3, "budget"),                           # NaN (YAML level)
+        (6, "characters.maya.images[1]"),        # a missing file
+        (8, "assets.outside.image"),             # a path outside the project
+        (11, "shots[0].promt"),                  # a typo key (schema)
+        (13, "shots[1].id"),                     # a duplicate shot id
+        (14, "shots[1].prompt"),                 # an unknown @mention
+        (19, "shots[2].multi_prompt"),           # segments that do not sum to the shot
+        (23, "shots[3].duration"),               # a string where a number goes (schema)
+        (25, "soundtrack[0].asset"),             # a soundtrack item naming no audio asset
+    }
+    assert errors == expected
