@@ -110,6 +110,7 @@ class LanguageServer:
             except queue.Empty:
                 break
             if params is None:
+                self._diagnostics.put(None)  # for the next waiter too
                 raise LanguageServerError(self._exit_message())
             if params["uri"] == uri:
                 return params["diagnostics"]
