@@ -2,7 +2,8 @@
 # Sets up everything reelmake needs on a fresh Debian/Ubuntu machine: ffmpeg, a font for
 # captions, a Python virtual environment, and the package itself.
 #   scripts/setup.sh            core install (enough for `make demo`)
-#   scripts/setup.sh test       also the test, bench and local-model extras (`make test`)
+#   scripts/setup.sh test       also the test, bench and local-model extras, and Node.js with
+#                               yaml-language-server for the editor tests (`make test`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,4 +46,23 @@ if [ ! -e "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     "$VENV/bin/python" -m pip install -q -e .
   fi
   touch "$stamp"
+fi
+
+if [ "$extras" = test ]; then
+  # The editor tests drive yaml-language-server (npm) over the schemas, as VS Code or Neovim would.
+  # Without root (and so without node) they are skipped, not failed: say so and carry on.
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      apt_install nodejs npm
+    else
+      echo "setup: node/npm not found; the editor tests will be skipped (install Node.js 18+ to run them)" >&2
+    fi
+  fi
+  editor=tests/editor
+  if command -v npm >/dev/null && { [ ! -e "$editor/node_modules/.installed" ] ||
+       [ "$editor/package-lock.json" -nt "$editor/node_modules/.installed" ]; }; then
+    echo "setup: installing yaml-language-server into $editor/node_modules" >&2
+    npm ci --prefix "$editor" --no-audit --no-fund --loglevel=error
+    touch "$editor/node_modules/.installed"
+  fi
 fi

@@ -29,23 +29,37 @@ SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
-        "max_concurrency": {"type": "integer", "minimum": 1, "description": "Shots rendering at once."},
-        "timeout": {"type": "number", "exclusiveMinimum": 0, "description": "Seconds a shot may take."},
+        "max_concurrency": {"type": "integer", "minimum": 1,
+                            "description": "Shots rendering at once (default 1); each device renders one at a time, "
+                                           "so give one per entry of `devices`."},
+        "timeout": {"type": "number", "exclusiveMinimum": 0,
+                    "description": "Seconds a shot may take (default: no limit)."},
         "model_path": {"type": "string", "description": "A diffusers checkpoint: a directory (relative to the "
                                                           "storyboard, or absolute) or a Hugging Face hub id."},
-        "device": {"type": "string", "description": "cuda, cuda:N, mps or cpu (default: cuda when available)."},
+        "device": {"type": "string", "description": "cuda, cuda:N, mps or cpu (default: cuda when available, else cpu)."},
         "devices": {"type": "array", "items": {"type": "string"}, "minItems": 1,
                     "description": "Several devices, one worker each, e.g. [cuda:0, cuda:1]."},
-        "dtype": {"enum": list(DTYPES), "description": "Transformer precision (default bfloat16 on GPU)."},
-        "steps": {"type": "integer", "minimum": 1, "description": "Denoising steps (default 30)."},
-        "guidance_scale": {"type": "number", "minimum": 0, "description": "Classifier-free guidance (default 5.0)."},
+        "dtype": {"enum": list(DTYPES),
+                  "description": "Transformer precision: bfloat16 (default on cuda), float16, or float32 (default "
+                                 "elsewhere; twice the memory)."},
+        "steps": {"type": "integer", "minimum": 1,
+                  "description": "Denoising steps: more is slower and finer (default 30)."},
+        "guidance_scale": {"type": "number", "minimum": 0,
+                           "description": "Classifier-free guidance: how closely the picture follows the prompt "
+                                          "(default 5.0)."},
         "flow_shift": {"type": "number", "exclusiveMinimum": 0,
-                       "description": "Scheduler shift: 3.0 for 480p, 5.0 for 720p."},
-        "fps": {"type": "integer", "minimum": 1, "description": "Frames per second generated (Wan: 16)."},
+                       "description": "Scheduler shift: 3.0 for 480p, 5.0 for 720p (default: the model's, in the "
+                                      "catalog)."},
+        "fps": {"type": "integer", "minimum": 1,
+                "description": "Frames per second generated (default 16, what Wan was trained on)."},
         "sizes": {"type": "object", "propertyNames": {"enum": ["16:9", "9:16", "1:1"]},
                   "additionalProperties": _SIZE,
-                  "description": "Render size per aspect ratio, multiples of 16, e.g. {\"16:9\": 832x480}."},
-        "offload": {"enum": list(OFFLOAD_MODES), "description": "CPU offloading to fit smaller GPUs (slower)."},
+                  "description": "Render size in pixels per aspect ratio, WIDTHxHEIGHT in multiples of 16, "
+                                 "e.g. {\"16:9\": 832x480} (default: the model's, in the catalog)."},
+        "offload": {"enum": list(OFFLOAD_MODES),
+                    "description": "Keep parts of the model in CPU memory to fit smaller GPUs: none (default, "
+                                   "fastest), model (moves whole components in turn), sequential (least GPU memory, "
+                                   "slowest)."},
     },
 }
 

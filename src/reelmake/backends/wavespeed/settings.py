@@ -30,7 +30,7 @@ SCHEMA: dict[str, Any] = {
                                                       "(default 0.5)."},
         "submit_attempts": {"type": "integer", "minimum": 1,
                             "description": "Tries for a submit that provably never reached WaveSpeed (default 5)."},
-        "base_url": {"not": {}, "description": "Not a storyboard setting.",
+        "base_url": {"not": {}, "description": "Not a storyboard setting: set WAVESPEED_BASE_URL in your environment.",
                      "x-message": "endpoints never come from a storyboard (it would decide where your API key "
                                   "goes); set WAVESPEED_BASE_URL in your environment to use another endpoint"},
     },
