@@ -111,4 +111,4 @@ def review(path: str, cache_dir: str | None, backend: str | None, variants: tupl
         index = export(project, Path(export_dir))
         click.echo(f"wrote {index}")
         return
-    serve(project, port=port, open_browser=not no_browser)
+    serve(project, lambda: _open(path, backend, cache_dir, variants), port=port, open_browser=not no_browser)
