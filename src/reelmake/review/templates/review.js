@@ -35,7 +35,7 @@ function takeFigure(shot, take) {
   const marks = [];
   if (take.approved) marks.push(el("span", {class: "mark ok"}, "approved"));
   if (take.rejected !== null) marks.push(el("span", {class: "mark bad"}, "rejected"));
-  if (shot.in_cut === take.take) marks.push(el("span", {class: "mark cut"}, "in cut"));
+  if (shot.in_cut === take.take) marks.push(el("span", {class: "mark incut"}, "in cut"));
   const buttons = STATIC || !take.clip ? [] : [
     el("button", {class: "approve", type: "button", onclick: () => decide(shot, take.take, "approve")}, "Approve"),
     el("button", {class: "reject", type: "button", onclick: () => decide(shot, take.take, "reject")}, "Reject"),
