@@ -48,7 +48,8 @@ def test_approve_and_reject_write_decisions_apart_from_renders(project, monkeypa
     assert decision["key"] == lock["renders"]["counting"]["a#2"]["key"]
     assert [(r["take"], r["note"], r["by"]) for r in decision["rejected"]] == [(1, "soft focus", "robin")]
     status = cli("status", str(path), "--cache-dir", cache).output
-    assert 'a  approved take 2 by robin' in status and '— "the one"' in status and 'rejected take 1 ("soft focus")' in status
+    assert "a  approved take 2 by robin" in status and '— "the one"' in status
+    assert 'rejected take 1 ("soft focus")' in status
     data = json.loads(cli("status", str(path), "--json", "--cache-dir", cache).stdout)
     assert data["decisions"]["a"]["approved"] == 2 and data["decisions"]["a"]["superseded"] is False
     # Rejecting the approved take withdraws the approval.

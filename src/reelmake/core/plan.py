@@ -319,16 +319,6 @@ def _parsed(section: Mapping[str, Any]) -> list[tuple[str, JobId]]:
     return out
 
 
-def _recorded_keys(lock: LockSections, backend: str, variant: str) -> dict[str, dict[int, str]]:
-    """shot → {take: key} the lock records for ``variant`` at the shots' own ratio."""
-    out: dict[str, dict[int, str]] = {}
-    section = lock.get(backend, {})
-    for name, job_id in _parsed(section):
-        if job_id.variant == variant and job_id.aspect is None and isinstance(section[name].get("key"), str):
-            out.setdefault(job_id.shot, {})[job_id.take] = section[name]["key"]
-    return out
-
-
 def plan_variant(
     variant: Variant,
     jobs: list[RenderJob],
@@ -341,24 +331,13 @@ def plan_variant(
     """Compare one variant's compiled jobs with their backend's part of the lock, the clip store
     (``cached(key)``) and the journal (``in_flight``: render key → provider task id). ``forced``: new
     takes asked for; ``decisions``: the lock's, to say when a render supersedes an approved take."""
-    from .takes import approval, base_id, take_keys
+    from .takes import base_id, superseded_approvals
 
     forced = set(forced)
     takes_of: dict[JobId, int] = {}
     for job in jobs:
         takes_of[base_id(job.id)] = takes_of.get(base_id(job.id), 0) + 1
-    new_keys = take_keys(jobs)
-    superseded: dict[JobId, int] = {}  # the row that replaces an approved take → that take
-    for job in jobs:
-        if job.id.aspect is not None or job.id.take != 1 or decisions is None:
-            continue
-        recorded = _recorded_keys(lock, job.backend, variant.id).get(job.id.shot, {})
-        found = approval(decisions, variant.id, job.id.shot, recorded)
-        now = new_keys.get((variant.id, job.id.shot), {})
-        if found is None or found.approved is None or found.key in now.values():
-            continue
-        replacing = JobId(job.id.shot, variant.id, None, found.approved)
-        superseded[replacing if replacing in {j.id for j in jobs} else job.id] = found.approved
+    superseded = superseded_approvals(variant.id, jobs, lock, decisions or {})
     rows = []
     for job in jobs:
         old = lock.get(job.backend, {}).get(str(job.id))

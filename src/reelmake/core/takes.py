@@ -165,6 +165,52 @@ def take_keys(jobs: Iterable[RenderJob]) -> dict[tuple[str, str], dict[int, str]
     return out
 
 
+def _recorded_keys(lock: Mapping[str, Mapping[str, Mapping[str, Any]]], backend: str,
+                   variant: str) -> dict[str, dict[int, str]]:
+    """shot → {take: key} that the lock (backend → job id → entry) records for ``variant`` at the shots'
+    own ratio."""
+    out: dict[str, dict[int, str]] = {}
+    for name, entry in lock.get(backend, {}).items():
+        try:
+            job_id = JobId.parse(name)
+        except ValueError:
+            continue
+        if job_id.variant == variant and job_id.aspect is None and isinstance(entry.get("key"), str):
+            out.setdefault(job_id.shot, {})[job_id.take] = entry["key"]
+    return out
+
+
+def superseded_approvals(variant: str, jobs: list[RenderJob], lock: Mapping[str, Mapping[str, Mapping[str, Any]]],
+                         decisions: Mapping[str, Mapping[str, Any]]) -> dict[JobId, int]:
+    """The approvals these jobs would supersede: a shot whose approved clip is its take now (by the lock)
+    and none of its jobs' any more. Maps the job that replaces it (the approved take's, else the shot's
+    first) to the approved take."""
+    new_keys = take_keys(jobs)
+    ids = {j.id for j in jobs}
+    recorded: dict[str, dict[str, dict[int, str]]] = {}
+    out: dict[JobId, int] = {}
+    for job in jobs:
+        if job.id.aspect is not None or job.id.take != 1 or not decisions:
+            continue
+        if job.backend not in recorded:
+            recorded[job.backend] = _recorded_keys(lock, job.backend, variant)
+        found = approval(decisions, variant, job.id.shot, recorded[job.backend].get(job.id.shot, {}))
+        if found is None or found.approved is None or found.key in new_keys.get((variant, job.id.shot), {}).values():
+            continue
+        replacing = JobId(job.id.shot, variant, None, found.approved)
+        out[replacing if replacing in ids else job.id] = found.approved
+    return out
+
+
+def insert_takes(jobs: list[RenderJob], added: list[RenderJob]) -> list[RenderJob]:
+    """``jobs`` with each new take placed after the last take of its shot and ratio."""
+    out = list(jobs)
+    for job in added:
+        same = [i for i, j in enumerate(out) if (j.id.shot, j.id.aspect) == (job.id.shot, job.id.aspect)]
+        out.insert(same[-1] + 1 if same else len(out), job)
+    return out
+
+
 def choose_take(takes: Mapping[int, bool], approved: int | None) -> int | None:
     """The take a cut uses from ``takes`` {take: has a clip}: the approved one, else the newest with a
     clip, else (nothing rendered) the newest."""

@@ -20,7 +20,7 @@ from ..catalog import money, money_json
 from ..core.compile import compile_shot, compile_storyboard
 from ..core.model import Campaign, Variant
 from ..core.plan import Plan, make_plan
-from ..core.takes import CompileTake, known_shots, new_takes, recorded_takes, unknown_selectors
+from ..core.takes import CompileTake, insert_takes, known_shots, new_takes, recorded_takes, unknown_selectors
 from ..errors import BudgetExceeded, ReelmakeError, StoryboardError
 from ..fsutil import project_root
 from ..jobs import JobId, RenderJob
@@ -168,7 +168,7 @@ class Project:
             for vid, variant_jobs in jobs.items():
                 added = new_takes(variant_jobs, force, self.compile_take[vid], store.has, takes)
                 forced += [job.id for job in added]
-                jobs[vid] = _with_takes(variant_jobs, added)
+                jobs[vid] = insert_takes(variant_jobs, added)
         in_flight = {k: s.task_id for k, s in self.workspace.journal.in_flight().items() if s.backend != "?"}
         return make_plan(self.campaign, jobs, self.lock.sections(), self.workspace.clips.has, in_flight, forced,
                          self.lock.decisions)
@@ -367,15 +367,6 @@ class Project:
             else:
                 out.append(ShotStatus(job.shot_id, "pending", job.key))
         return out
-
-
-def _with_takes(jobs: list[RenderJob], added: list[RenderJob]) -> list[RenderJob]:
-    """``jobs`` with each new take placed after the last take of its shot and ratio."""
-    out = list(jobs)
-    for job in added:
-        same = [i for i, j in enumerate(out) if (j.id.shot, j.id.aspect) == (job.id.shot, job.id.aspect)]
-        out.insert(same[-1] + 1 if same else len(out), job)
-    return out
 
 
 # -- the public operations --------------------------------------------------------------------
