@@ -7,6 +7,7 @@ Decisions go through :mod:`reelmake.engine.decisions`, the code `reelmake approv
 
 from __future__ import annotations
 
+import re
 import secrets
 import threading
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from ..errors import ReelmakeError, ValidationError
 from . import board as boards
 from .page import render_page
 
-CLIP_KEY_LENGTH = 64  # render keys are sha256 hex
+RENDER_KEY = re.compile(r"[0-9a-f]{64}")  # a render key is sha256 hex: nothing else names a file here
 
 
 class ReviewState:
@@ -99,7 +100,7 @@ def create_app(state: ReviewState, token: str | None = None) -> tuple[Starlette,
 
     def clip(request: Request) -> Response:
         key = request.path_params["key"]
-        entry = state.current().workspace.clips.get(key) if len(key) == CLIP_KEY_LENGTH else None
+        entry = state.current().workspace.clips.get(key) if RENDER_KEY.fullmatch(key) else None
         if entry is None:
             return PlainTextResponse("no such clip", status_code=404)
         # FileResponse answers Range requests (206), so the browser can seek without downloading it all.
@@ -107,7 +108,7 @@ def create_app(state: ReviewState, token: str | None = None) -> tuple[Starlette,
 
     def poster(request: Request) -> Response:
         key = request.path_params["key"]
-        path = boards.poster(state.current(), key) if len(key) == CLIP_KEY_LENGTH else None
+        path = boards.poster(state.current(), key) if RENDER_KEY.fullmatch(key) else None
         if path is None:
             return PlainTextResponse("no such clip", status_code=404)
         return FileResponse(path, media_type="image/jpeg")
