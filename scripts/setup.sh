@@ -2,7 +2,7 @@
 # Sets up everything reelmake needs on a fresh Debian/Ubuntu machine: ffmpeg, a font for
 # captions, a Python virtual environment, and the package itself.
 #   scripts/setup.sh            core install (enough for `make demo`)
-#   scripts/setup.sh test       also the test, bench and local-model extras, and Node.js with
+#   scripts/setup.sh test       also the test, bench and local-model extras, chromium, and Node.js with
 #                               yaml-language-server for the editor tests (`make test`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +26,8 @@ apt_install() {
 
 command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || apt_install ffmpeg
 [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || apt_install fonts-dejavu-core
+# The review page's browser test drives Debian's chromium through Playwright (which downloads no browser).
+if [ "$extras" = test ] && [ ! -x /usr/bin/chromium ]; then apt_install chromium; fi
 
 if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
   echo "setup: reelmake needs Python 3.11 or newer (found: $("$PYTHON" --version 2>&1))" >&2

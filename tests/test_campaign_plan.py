@@ -12,7 +12,7 @@ from reelmake.core.plan import Plan as CampaignPlan
 from reelmake.engine.lock import LockFile
 from reelmake.engine.project import load as load_campaign
 from reelmake.present.plan import campaign_summary_line, plan_markdown
-from tests.planning import plan_of
+from tests.planning import plan_of, sections
 from tests.test_campaign import make
 
 TEMPLATE = """\
@@ -62,10 +62,14 @@ plan = plan_of
 
 
 def rendered_lock(cp: CampaignPlan) -> dict:
-    """The campaign lock after rendering everything the plan lists."""
+    """The campaign lock's entries (backend → job id → entry) after rendering everything the plan lists."""
     lock = LockFile(Path("unused.lock"))
-    return {str(row.id): lock.entry_for(row.job, clip_sha256="0" * 64, task_id=None)
-            for vp in cp.variants for row in vp.rows}
+    return sections({str(row.id): lock.entry_for(row.job, clip_sha256="0" * 64, task_id=None)
+                     for vp in cp.variants for row in vp.rows})
+
+
+def keys_in(lock: dict) -> set[str]:
+    return {entry["key"] for jobs in lock.values() for entry in jobs.values()}
 
 
 def test_a_shot_identical_in_every_variant_is_rendered_once(tmp_path):
@@ -163,7 +167,7 @@ def test_plan_json_has_the_fields_of_the_spec(tmp_path):
 def test_markdown_summary_of_a_small_change_names_the_affected_variants_and_the_cost_delta(tmp_path):
     first = plan(campaign_at(tmp_path / "a"))
     lock = rendered_lock(first)
-    cached = {entry["key"] for entry in lock.values()}
+    cached = keys_in(lock)
     changed = plan(campaign_at(tmp_path / "b", CSV.replace("Berlin", "Hamburg")), cached=cached, lock=lock)
     street = changed.variant_plan("de-15").rows[1]
     assert (street.status, street.changed) == ("changed", ("prompt",))
@@ -183,7 +187,7 @@ def test_markdown_summary_of_a_small_change_names_the_affected_variants_and_the_
 def test_markdown_reports_removed_shots_variants_and_a_cost_delta(tmp_path):
     first = plan(campaign_at(tmp_path / "a"))
     lock = rendered_lock(first)
-    cached = {entry["key"] for entry in lock.values()}
+    cached = keys_in(lock)
     directory = tmp_path / "b"
     make(directory, CAMPAIGN, TEMPLATE.replace("{%- if length >= 30 %}", "{%- if length >= 30 and market == 'us' %}"),
          variants_dot_csv=CSV.replace("jp,15,Tokyo,夜明けのために。\n", ""))
@@ -200,25 +204,27 @@ def test_markdown_reports_removed_shots_variants_and_a_cost_delta(tmp_path):
 def test_nothing_to_render_says_so(tmp_path):
     first = plan(campaign_at(tmp_path))
     lock = rendered_lock(first)
-    again = plan(campaign_at(tmp_path), cached={e["key"] for e in lock.values()}, lock=lock)
+    again = plan(campaign_at(tmp_path), cached=keys_in(lock), lock=lock)
     assert not again.pending and not again.affected
     assert "**0 of 5 variants affected** · nothing to render: all 5 clips are cached" in plan_markdown(again)
 
 
-def test_force_rerenders_a_shot_in_every_variant_or_in_one(tmp_path):
+def test_force_adds_a_new_take_of_a_shot_in_every_variant_or_in_one(tmp_path):
     campaign = campaign_at(tmp_path)
     first = plan(campaign)
     lock = rendered_lock(first)
-    cached = {e["key"] for e in lock.values()}
+    cached = keys_in(lock)
     everywhere = plan(campaign, cached=cached, lock=lock, force=["street"])
-    assert sorted(r.name for r in everywhere.to_render) == ["street", "street", "street"]
+    assert sorted(r.name for r in everywhere.to_render) == ["street#2", "street#2", "street#2"]
+    assert all(r.forced and r.status == "new" for r in everywhere.to_render)
     one = plan(campaign, cached=cached, lock=lock, force=["de-30/street"])
-    assert [(vp.id, r.name) for vp in one.variants for r in vp.to_render] == [("de-30", "street")]
+    assert [(vp.id, r.name) for vp in one.variants for r in vp.to_render] == [("de-30", "street#2")]
 
 
 def test_a_variant_reads_only_its_own_lock_entries(tmp_path):
     campaign = campaign_at(tmp_path)
-    entries = {"us-15/gone": {"key": "a"}, "us-150/hero": {"key": "c"}}
+    entries = sections({"us-15/gone": {"key": "a", "backend": "wavespeed"},
+                        "us-150/hero": {"key": "c", "backend": "wavespeed"}})
     cp = plan(campaign, lock=entries)
     assert [r.name for r in cp.variant_plan("us-15").removed] == ["gone"]  # not us-150's hero
 

@@ -51,7 +51,7 @@ def test_a_campaign_renders_shared_clips_once_and_cuts_every_variant(tmp_path):
         assert data["outputs"][variant]["master"] == str(master)
         info = probe(master)
         assert (info.width, info.height) == (320, 180) and info.duration == pytest.approx(2, abs=0.1)
-    lock = yaml.safe_load((tmp_path / "c" / "campaign.lock").read_text())["shots"]
+    lock = yaml.safe_load((tmp_path / "c" / "campaign.lock").read_text())["renders"]["animatic"]
     assert sorted(lock) == ["de/hero", "de/street", "us/hero", "us/street"]
     assert lock["de/hero"]["key"] == lock["us/hero"]["key"] != lock["us/street"]["key"]
 

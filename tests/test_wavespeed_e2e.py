@@ -110,7 +110,7 @@ def reelmake(project: Path, fake: FakeProcess, *args: str, wait: bool = True, **
 
 def lock_task_ids(project: Path) -> dict[str, str]:
     lock = yaml.safe_load((project / "spot.lock").read_text())
-    return {shot: entry["task_id"] for shot, entry in lock["shots"].items()}
+    return {shot: entry["task_id"] for shot, entry in lock["renders"]["wavespeed"].items()}
 
 
 @pytest.mark.slow

@@ -148,6 +148,9 @@ class ShotSpec:
     keep_original_sound: bool | None = None
     segments: tuple[SegmentSpec, ...] = ()
     seed: int | None = None
+    # Which take this is. Hosted models without a seed ignore it (the render key tells takes apart);
+    # a model with a seed derives a distinct one from it; the animatic draws it on the frames.
+    take: int = 1
 
     @property
     def images(self) -> list[tuple[str, str]]:

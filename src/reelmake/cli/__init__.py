@@ -256,12 +256,15 @@ def _report(summary, as_json: bool) -> None:
 @click.option("--deliverable", metavar="NAME", help="Cut only this deliverable.")
 @click.option("--partial", is_flag=True, help="Put a slate where a shot is missing instead of failing.")
 @click.option("--draft", is_flag=True, help="Half resolution, fast preset: a quick review cut.")
+@click.option("--approved-only", is_flag=True, help="Put a slate where a shot has no approved take.")
 @click.option("--out", type=click.Path(file_okay=False), help="Deliverables folder (default out/<stem>/).")
 def cut(path: str, backend: str | None, cache_dir: str | None, as_json: bool, variants: tuple[str, ...],
-        deliverable: str | None, partial: bool, draft: bool, out: str | None) -> None:
-    """Stitch deliverables from rendered clips only (never renders). Exit 0, or 1 on failure."""
+        deliverable: str | None, partial: bool, draft: bool, approved_only: bool, out: str | None) -> None:
+    """Stitch deliverables from rendered clips only (never renders): each shot's approved take, else its
+    newest. Exit 0, or 1 on failure."""
     project = _open(path, backend, cache_dir, variants)
-    summary = project.cut(out=out, deliverable=deliverable, partial=partial, draft=draft)
+    summary = project.cut(out=out, deliverable=deliverable, partial=partial, draft=draft,
+                          approved_only=approved_only)
     _report(summary, as_json)
     sys.exit(EXIT_OK if summary.cuts.ok else EXIT_FAIL)
 
@@ -269,11 +272,14 @@ def cut(path: str, backend: str | None, cache_dir: str | None, as_json: bool, va
 @main.command()
 @target_options
 def status(path: str, backend: str | None, cache_dir: str | None, as_json: bool, variants: tuple[str, ...]) -> None:
-    """Rendered / in flight (provider task id and age) / ambiguous / pending / failed, per shot
-    (per variant and shot for a campaign)."""
-    rows = _open(path, backend, cache_dir, variants).status()
+    """Rendered / in flight (provider task id and age) / ambiguous / pending / failed, per render
+    (per variant and shot for a campaign, shot#2 for take 2), then the decisions on each shot's takes."""
+    project = _open(path, backend, cache_dir, variants)
+    rows = project.status()
+    takes = project.takes()
     if as_json:
-        _emit_json({"shots": [r.__dict__ for r in rows]})
+        _emit_json({"shots": [r.__dict__ for r in rows],
+                    "decisions": {t.name: t.approval.to_json() for t in takes if t.approval}})
         return
     width = max((len(r.id) for r in rows), default=4)
     for row in rows:
@@ -290,6 +296,11 @@ def status(path: str, backend: str | None, cache_dir: str | None, as_json: bool,
     counts = {s: sum(1 for r in rows if r.state == s) for s in ("rendered", "in_flight", "ambiguous", "pending",
                                                                  "failed")}
     click.echo(", ".join(f"{n} {s.replace('_', ' ')}" for s, n in counts.items() if n))
+    decided = [t for t in takes if t.approval]
+    if decided:
+        click.echo("decisions:")
+        for line in present.decision_lines(decided):
+            click.echo(f"  {line}")
 
 
 def _size(n: int) -> str:
@@ -356,6 +367,8 @@ def schema(campaign: bool, output: str | None) -> None:
         return
     click.echo(schema_text("campaign" if campaign else "storyboard"), nl=False)
 
+
+from . import takes as _takes  # noqa: E402,F401  (registers take, approve, reject, review)
 
 if __name__ == "__main__":
     main()

@@ -74,7 +74,7 @@ def _written(source: str) -> tuple[Path, str]:
 
 
 def shot_spec(sb: Storyboard, shot: Shot, aspect: str | None = None,
-              digests: Digests = _written) -> tuple[ShotSpec, dict[str, InputFile]]:
+              digests: Digests = _written, take: int = 1) -> tuple[ShotSpec, dict[str, InputFile]]:
     """The provider-neutral shot and the local files it uses (by sha256)."""
     files: dict[str, InputFile] = {}
 
@@ -106,6 +106,7 @@ def shot_spec(sb: Storyboard, shot: Shot, aspect: str | None = None,
         keep_original_sound=shot.keep_original_sound,
         segments=tuple(SegmentSpec(prompt_parts(s.prompt), s.duration) for s in shot.multi_prompt),
         seed=shot.seed,
+        take=take,
     )
     return spec, files
 
@@ -139,7 +140,7 @@ def compile_shot(sb: Storyboard, shot: Shot, digests: Digests, aspect_ratio: str
     if model is None:
         raise KeyError(f"model {shot.model!r} is not in the catalog")
     aspect = aspect_ratio or shot.aspect_ratio
-    spec, files = shot_spec(sb, shot, aspect, digests)
+    spec, files = shot_spec(sb, shot, aspect, digests, take)
     request = request_format(model).request(spec, model, sb.backends.get(shot.backend, {}))
     mode = pricing_mode(has_video=shot.video is not None, sound=shot.sound)
     return RenderJob(
@@ -165,11 +166,12 @@ def native_aspects(sb: Storyboard) -> list[str]:
 
 
 def compile_storyboard(sb: Storyboard, digests: Digests, *, variant: str = "") -> list[RenderJob]:
-    """Every render the storyboard needs, in cut order: each shot at its own ratio, plus each ratio a
-    `reframe: render` deliverable asks for."""
+    """Every render the storyboard asks for, in cut order: each shot at its own ratio, plus each ratio a
+    `reframe: render` deliverable asks for, each as ``takes`` takes."""
     jobs = []
     for shot in sb.shots:
         aspects = [shot.aspect_ratio, *(a for a in native_aspects(sb) if a != shot.aspect_ratio)]
         for aspect in dict.fromkeys(aspects):
-            jobs.append(compile_shot(sb, shot, digests, aspect, variant=variant))
+            for take in range(1, shot.takes + 1):
+                jobs.append(compile_shot(sb, shot, digests, aspect, variant=variant, take=take))
     return jobs

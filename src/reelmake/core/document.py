@@ -31,7 +31,7 @@ from .schema import salvage, schema_problems
 from .yamlpos import Positions, load_yaml
 
 SHOT_DEFAULTS = {"backend": "animatic", "aspect_ratio": "16:9", "duration": 5, "sound": False,
-                 "shot_type": "intelligent"}
+                 "shot_type": "intelligent", "takes": 1}
 
 
 def _choose_model(backend: str, model_id: str | None, override: str | None) -> tuple[str, str]:
@@ -70,6 +70,7 @@ def _shot(index: int, raw: dict[str, Any], defaults: dict[str, Any], override: s
         trim=(trim[0], trim[1]) if trim else None,
         transition=ShotTransition(transition["type"], transition["duration"]) if transition else None,
         seed=raw.get("seed"),
+        takes=merged["takes"],
     )
 
 

@@ -91,6 +91,7 @@ class Shot:
     trim: tuple[float, float] | None = None
     transition: ShotTransition | None = None
     seed: int | None = None
+    takes: int = 1  # how many takes the storyboard asks for; more may exist (`reelmake take`, --force)
 
     @property
     def length(self) -> float:

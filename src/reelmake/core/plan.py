@@ -14,7 +14,7 @@ counts each pending key once, ``cost_without_dedup`` what the variants would cos
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import cached_property
 from typing import Any
@@ -43,18 +43,26 @@ class PlanRow:
     task_id: str | None = None
     gpu_seconds: float | None = None  # estimated, for local models whose catalog entry has a figure
     job: RenderJob | None = field(default=None, compare=False, repr=False)
+    takes: int = 1  # how many takes of this shot (at this ratio) the plan holds
+    forced: bool = False  # a new take asked for with --force or `reelmake take`
+    supersedes: int | None = None  # the approved take this render replaces
 
     @property
     def name(self) -> str:
         """The row's id within its variant: ``shot``, ``shot@9:16``, ``shot#2``."""
         return self.id.in_variant
 
+    @property
+    def take(self) -> int:
+        return self.id.take
+
     def to_json(self) -> dict[str, Any]:
         return {
-            "id": self.name, "backend": self.backend, "model": self.model, "duration": self.duration,
-            "aspect_ratio": self.aspect_ratio, "mode": self.mode, "cost": money_json(self.cost),
-            "status": self.status, "changed": list(self.changed), "key": self.key, "task_id": self.task_id,
-            "gpu_seconds": self.gpu_seconds,
+            "id": self.name, "shot": self.id.shot, "take": self.take, "takes": self.takes, "backend": self.backend,
+            "model": self.model, "duration": self.duration, "aspect_ratio": self.aspect_ratio, "mode": self.mode,
+            "cost": money_json(self.cost), "status": self.status, "changed": list(self.changed), "key": self.key,
+            "task_id": self.task_id, "gpu_seconds": self.gpu_seconds, "forced": self.forced,
+            "supersedes_approved": self.supersedes,
         }
 
 
@@ -289,49 +297,71 @@ def changed_fields(old: Mapping[str, Any], job: RenderJob) -> tuple[str, ...]:
     return tuple(changes) or ("render key",)
 
 
-def _row(job: RenderJob, status: str, changes: tuple[str, ...] = (), task_id: str | None = None) -> PlanRow:
+def _row(job: RenderJob, status: str, changes: tuple[str, ...] = (), task_id: str | None = None,
+         forced: bool = False) -> PlanRow:
     model = get_model(job.model)
     rate = model.limit("gpu_seconds_per_second") if model else None
     return PlanRow(job.id, job.backend, job.model, job.duration, job.aspect_ratio, job.mode, job.cost, status,
-                   job.key, changes, task_id, rate * job.duration if rate else None, job)
+                   job.key, changes, task_id, rate * job.duration if rate else None, job, forced=forced)
+
+
+# The lock as the plan reads it: backend → job id (``str(JobId)``) → the entry recorded for it.
+LockSections = Mapping[str, Mapping[str, Mapping[str, Any]]]
+
+
+def _parsed(section: Mapping[str, Any]) -> list[tuple[str, JobId]]:
+    out = []
+    for name in section:
+        try:
+            out.append((name, JobId.parse(name)))
+        except ValueError:
+            continue  # a hand-edited lock key: not ours to read
+    return out
 
 
 def plan_variant(
     variant: Variant,
     jobs: list[RenderJob],
-    lock: Mapping[str, Mapping[str, Any]],
+    lock: LockSections,
     cached: Callable[[str], bool],
     in_flight: Mapping[str, str | None],
-    force: Iterable[str] = (),
+    forced: Iterable[JobId] = (),
+    decisions: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> VariantPlan:
-    """Compare one variant's compiled jobs with the lock (entries keyed by ``str(JobId)``), the clip
-    store (``cached(key)``) and the journal (``in_flight``: render key → provider task id)."""
-    selectors = list(force)
+    """Compare one variant's compiled jobs with their backend's part of the lock, the clip store
+    (``cached(key)``) and the journal (``in_flight``: render key → provider task id). ``forced``: new
+    takes asked for; ``decisions``: the lock's, to say when a render supersedes an approved take."""
+    from .takes import base_id, superseded_approvals
+
+    forced = set(forced)
+    takes_of: dict[JobId, int] = {}
+    for job in jobs:
+        takes_of[base_id(job.id)] = takes_of.get(base_id(job.id), 0) + 1
+    superseded = superseded_approvals(variant.id, jobs, lock, decisions or {})
     rows = []
     for job in jobs:
-        old = lock.get(str(job.id))
-        if any(job.id.matches(s) for s in selectors):
-            rows.append(_row(job, "changed", ("forced",)))
+        old = lock.get(job.backend, {}).get(str(job.id))
+        if job.id in forced:
+            row = _row(job, "new", forced=True)
         elif cached(job.key):
-            rows.append(_row(job, "cached"))
+            row = _row(job, "cached")
         elif job.key in in_flight:
-            rows.append(_row(job, "in_flight", task_id=in_flight[job.key]))
+            row = _row(job, "in_flight", task_id=in_flight[job.key])
         elif old is None or old.get("key") == job.key:
-            rows.append(_row(job, "new"))  # never rendered, or rendered elsewhere and not in this store
+            row = _row(job, "new")  # never rendered, or rendered elsewhere and not in this store
         else:
-            rows.append(_row(job, "changed", changed_fields(old, job)))
-    current = {str(job.id) for job in jobs}
-    prefix = f"{variant.id}/" if variant.id else ""
+            row = _row(job, "changed", changed_fields(old, job))
+        rows.append(replace(row, takes=takes_of[base_id(job.id)], supersedes=superseded.get(job.id)))
+    bases = {base_id(job.id) for job in jobs}
     removed = []
-    for name, entry in sorted(lock.items()):
-        if name in current or not name.startswith(prefix) or (not prefix and "/" in name):
-            continue
-        try:
-            job_id = JobId.parse(name)
-        except ValueError:
-            continue  # a hand-edited lock key: not ours to report
-        removed.append(PlanRow(job_id, str(entry.get("backend", "?")), str(entry.get("model", "?")), 0.0, "", "",
-                               Decimal(0), "removed", str(entry.get("key", ""))))
+    for backend in dict.fromkeys(job.backend for job in jobs):
+        section = lock.get(backend, {})
+        for name, job_id in sorted(_parsed(section)):
+            if job_id.variant != variant.id or base_id(job_id) in bases:
+                continue  # another variant's, or an earlier take of a shot that is still here
+            entry = section[name]
+            removed.append(PlanRow(job_id, str(entry.get("backend", "?")), str(entry.get("model", "?")), 0.0, "",
+                                   "", Decimal(0), "removed", str(entry.get("key", ""))))
     return VariantPlan(variant, tuple(rows), tuple(removed))
 
 
@@ -350,17 +380,19 @@ def _previous_total(entries: Mapping[str, Mapping[str, Any]]) -> Decimal | None:
 def make_plan(
     campaign: Campaign,
     jobs: Mapping[str, list[RenderJob]],
-    lock: Mapping[str, Mapping[str, Any]],
+    lock: LockSections,
     cached: Callable[[str], bool],
     in_flight: Mapping[str, str | None] | None = None,
-    force: Iterable[str] = (),
+    forced: Iterable[JobId] = (),
+    decisions: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Plan:
-    """Plan every variant (``jobs`` by variant id) against its part of the lock, then de-duplicate.
+    """Plan every variant (``jobs`` by variant id) against its part of the lock (``lock``: backend →
+    job id → entry, so previews and finals are compared each with their own), then de-duplicate.
 
     Variants the lock has but the file no longer names are reported as removed; variants merely not
     selected (``--variant``) are not."""
     in_flight = in_flight or {}
-    force = list(force)
+    forced = list(forced)
     known_cached: dict[str, bool] = {}
 
     def is_cached(key: str) -> bool:  # variants share keys: look each up once
@@ -368,13 +400,16 @@ def make_plan(
             known_cached[key] = cached(key)
         return known_cached[key]
 
-    plans = tuple(plan_variant(v, jobs[v.id], lock, is_cached, in_flight, force) for v in campaign.variants)
+    plans = tuple(plan_variant(v, jobs[v.id], lock, is_cached, in_flight, forced, decisions)
+                  for v in campaign.variants)
+    backends = {job.backend for variant_jobs in jobs.values() for job in variant_jobs}
+    entries = {name: entry for backend in sorted(backends) for name, entry in lock.get(backend, {}).items()}
     if not campaign.is_campaign:
         return Plan(campaign, plans)
-    in_lock = list(dict.fromkeys(key.split("/", 1)[0] for key in lock if "/" in key))
+    in_lock = list(dict.fromkeys(key.split("/", 1)[0] for key in entries if "/" in key))
     known = set(campaign.all_variant_ids) | {v.id for v in campaign.variants}
     removed = tuple(vid for vid in in_lock if vid not in known)
     # The cost delta compares like with like: the lock's entries of the variants in this plan.
     compared = {v.id for v in campaign.variants} | set(removed)
-    previous = {k: e for k, e in lock.items() if k.split("/", 1)[0] in compared}
+    previous = {k: e for k, e in entries.items() if k.split("/", 1)[0] in compared}
     return Plan(campaign, plans, removed, _previous_total(previous))

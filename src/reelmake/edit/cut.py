@@ -190,7 +190,7 @@ def _finish(spec: CutSpec, out_path: Path, enc: Encoding, key: str, draft: bool,
     placements = place(spec, enc.fps)
     shots = [
         ShotReport(c.shot_id, round(p.start / enc.fps, 6), round(p.end / enc.fps, 6),
-                   "rendered" if c.path is not None else f"slate:{c.status}")
+                   "rendered" if c.path is not None else f"slate:{c.status}", c.take if c.path is not None else None)
         for c, p in zip(spec.clips, placements, strict=True)
     ]
     poster = out_path.with_suffix(".jpg")

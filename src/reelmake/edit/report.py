@@ -16,6 +16,7 @@ def cut_key(spec: CutSpec, *, draft: bool) -> str:
     """Hash of everything that determines a deliverable's bytes (never paths or mtimes)."""
     clips = [
         {
+            **({"take": c.take} if c.take is not None else {}),
             "shot": c.shot_id,
             "sha256": c.sha256 if c.path is not None else None,
             "duration": c.duration,
@@ -44,6 +45,7 @@ class ShotReport:
     timeline_in: float
     timeline_out: float
     status: str  # rendered | slate:<status>
+    take: int | None = None  # the take of the shot this cut uses (None on a slate)
 
 
 @dataclass

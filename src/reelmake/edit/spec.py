@@ -28,7 +28,8 @@ class ClipSpec:
     trim: tuple[float, float] | None = None  # in/out within the clip
     transition: Transition | None = None
     caption: str | None = None
-    status: str = "rendered"  # rendered | missing | failed | in_flight: shown on a slate
+    status: str = "rendered"  # rendered | missing | failed | in_flight | unapproved: shown on a slate
+    take: int | None = None  # which take of the shot this clip is, for the report
 
     @property
     def length(self) -> float:

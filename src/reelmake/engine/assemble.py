@@ -1,7 +1,8 @@
 """A variant's storyboard + its rendered clips → one CutSpec per deliverable, for the editor.
 
-A clip whose store entry is missing or fails its hash check becomes ``path=None`` with a status,
-never a corrupt input to the cut.
+Each shot is cut from its approved take, else from its newest rendered take (``approved_only``: a slate
+where a shot has no approval). A clip whose store entry is missing or fails its hash check becomes
+``path=None`` with a status, never a corrupt input to the cut.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 
 from ..core.model import Deliverable, Storyboard
+from ..core.takes import Approval, choose_take
 from ..edit.spec import BedSpec, ClipSpec, CutSpec, DeliverableSpec, MixSpec, Transition
 from ..jobs import JobId, RenderJob
 from .workspace import Workspace
@@ -19,10 +21,14 @@ def _deliverable_spec(d: Deliverable) -> DeliverableSpec:
 
 
 def cut_specs(sb: Storyboard, jobs: list[RenderJob], workspace: Workspace, failed: Mapping[str, str],
-              only: str | None = None) -> Iterator[CutSpec]:
+              only: str | None = None, approvals: Mapping[str, Approval | None] | None = None,
+              approved_only: bool = False) -> Iterator[CutSpec]:
     """A CutSpec for each deliverable of ``sb`` (or just ``only``); ``failed`` maps job ids to why
-    they did not render this run (shown on slates)."""
-    keys = {job.id.in_variant: job.key for job in jobs}
+    they did not render this run (shown on slates); ``approvals`` by shot id."""
+    approvals = approvals or {}
+    takes: dict[str, dict[int, RenderJob]] = {}  # shot[@ratio] → take → job
+    for job in jobs:
+        takes.setdefault(str(JobId(job.id.shot, aspect=job.id.aspect)), {})[job.id.take] = job
     bed_paths = [(sb.directory / sb.assets[item.asset].source).resolve() for item in sb.soundtrack]
     beds = tuple(
         BedSpec(
@@ -40,7 +46,16 @@ def cut_specs(sb: Storyboard, jobs: list[RenderJob], workspace: Workspace, faile
         for shot in sb.shots:
             aspect = deliverable.aspect_ratio if deliverable.reframe == "render" else shot.aspect_ratio
             name = str(JobId(shot.id, aspect=None if aspect == shot.aspect_ratio else aspect))
-            entry = workspace.clips.get(keys[name], verify=True) if name in keys else None
+            found = approvals.get(shot.id)
+            approved = found.approved if found else None
+            options = takes.get(name, {})
+            take = choose_take({t: workspace.clips.has(j.key) for t, j in options.items()}, approved)
+            entry, status = None, "missing"
+            if approved_only and approved is None:
+                take, status = None, "unapproved"
+            elif take is not None:
+                entry = workspace.clips.get(options[take].key, verify=True)
+                status = "rendered" if entry else failed.get(options[take].id.in_variant, "missing")
             clips.append(ClipSpec(
                 shot_id=shot.id,
                 path=entry.clip if entry else None,
@@ -49,6 +64,7 @@ def cut_specs(sb: Storyboard, jobs: list[RenderJob], workspace: Workspace, faile
                 trim=shot.trim,
                 transition=Transition(shot.transition.type, shot.transition.duration) if shot.transition else None,
                 caption=shot.caption,
-                status="rendered" if entry else failed.get(name, "missing"),
+                status=status,
+                take=take if entry else None,
             ))
         yield CutSpec(sb.title, tuple(clips), _deliverable_spec(deliverable), beds, mix)

@@ -11,18 +11,19 @@ import asyncio
 import hashlib
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from ..catalog import money, money_json
-from ..core.compile import compile_storyboard
+from ..core.compile import compile_shot, compile_storyboard
 from ..core.model import Campaign, Variant
 from ..core.plan import Plan, make_plan
-from ..errors import BudgetExceeded, ReelmakeError
+from ..core.takes import CompileTake, insert_takes, known_shots, new_takes, recorded_takes, unknown_selectors
+from ..errors import BudgetExceeded, ReelmakeError, StoryboardError
 from ..fsutil import project_root, remove_stale_temps
-from ..jobs import RenderJob
+from ..jobs import JobId, RenderJob
 from ..plugins import create_backend, get_plugin
 from .budget import Budget
 from .loading import load as load_file
@@ -64,9 +65,13 @@ class RenderSummary:
         ``spent`` as a decimal string, ``outputs`` by deliverable (by variant, then deliverable, in a
         campaign)."""
         cached = [str(r.id) for r in self.plan.rows if r.status == "cached"] + self.result.ids("cached")
+        takes: dict[str, list[int]] = {}
+        for job_id in map(JobId.parse, self.result.ids("rendered")):
+            takes.setdefault(str(replace(job_id, take=1)), []).append(job_id.take)
         data: dict[str, Any] = {
-            "rendered": self.result.ids("rendered"),
-            "cached": cached,
+            "rendered": list(takes),  # each shot (at each ratio) once, however many takes rendered
+            "takes": {shot: sorted(set(numbers)) for shot, numbers in takes.items()},
+            "cached": list(dict.fromkeys(str(replace(JobId.parse(i), take=1)) for i in cached)),
             "failed": self.result.failures(),
             "spent": money_json(self.result.spent),
         }
@@ -98,7 +103,8 @@ class Project:
     campaign: Campaign
     workspace: Workspace
     lock: LockFile
-    jobs: dict[str, list[RenderJob]]  # by variant id
+    jobs: dict[str, list[RenderJob]]  # by variant id: the takes the storyboard asks for
+    compile_take: dict[str, CompileTake] = field(default_factory=dict)  # by variant id
 
     @classmethod
     def open(cls, path: str | Path, *, backend: str | None = None, cache_dir: str | Path | None = None,
@@ -114,17 +120,59 @@ class Project:
             assert found.resolved is not None and found.sha256 is not None
             return found.resolved, found.sha256
 
-        jobs = {v.id: compile_storyboard(v.storyboard, digests, variant=v.id) for v in loaded.campaign.variants}
+        def take_compiler(variant: Variant) -> CompileTake:
+            def compile_take(job: RenderJob, take: int) -> RenderJob:
+                sb = variant.storyboard
+                return compile_shot(sb, sb.shot(job.id.shot), digests, job.aspect_ratio, variant=variant.id, take=take)
+            return compile_take
+
+        variants = loaded.campaign.variants
+        jobs = {v.id: compile_storyboard(v.storyboard, digests, variant=v.id) for v in variants}
         workspace.memo.save()
-        return cls(loaded.campaign, workspace, LockFile.read(loaded.campaign.lock_path), jobs)
+        return cls(loaded.campaign, workspace, LockFile.read(loaded.campaign.lock_path), jobs,
+                   {v.id: take_compiler(v) for v in variants})
 
     # -- plan ----------------------------------------------------------------------------------
-    def plan(self, force: Iterable[str] = ()) -> Plan:
-        """Compare the compiled jobs with the lock, the clip store and the journal. Reads only."""
+    def current_jobs(self) -> dict[str, list[RenderJob]]:
+        """By variant: the takes the storyboard asks for, plus the further takes the lock records of
+        each shot as it stands (``reelmake take``, ``--force``)."""
+        indexes: dict[str, dict[JobId, dict[int, str]]] = {}
+
+        def recorded(backend: str, base: JobId) -> dict[int, str]:
+            if backend not in indexes:
+                indexes[backend] = self.lock.take_index(backend)
+            return indexes[backend].get(base, {})
+
+        return {vid: recorded_takes(jobs, recorded, self.compile_take[vid]) if vid in self.compile_take else jobs
+                for vid, jobs in self.jobs.items()}
+
+    def check_selectors(self, option: str, selectors: Iterable[str], jobs: Iterable[RenderJob] | None = None,
+                        keys: Iterable[str] = ()) -> None:
+        """StoryboardError naming the known shots when ``--only``/``--force``/``--resubmit`` text names none."""
+        ids = [j.id for j in (jobs if jobs is not None else (j for js in self.current_jobs().values() for j in js))]
+        unknown = unknown_selectors(selectors, ids, keys)
+        if unknown:
+            raise StoryboardError(f"{option}: {', '.join(repr(u) for u in unknown)} names no shot of "
+                                  f"{self.campaign.path.name} (known: {', '.join(known_shots(ids))}; a shot's "
+                                  "renders are shot, shot@9:16, shot#2, and variant/shot in a campaign)")
+
+    def plan(self, force: Iterable[str] = (), takes: int = 1) -> Plan:
+        """Compare the jobs with the lock, the clip store and the journal. ``force``: shots to give
+        ``takes`` new takes each (a forced shot never replaces a take). Reads only."""
+        force = list(force)
+        jobs = self.current_jobs()
+        self.check_selectors("--force", force, (j for js in jobs.values() for j in js))
+        forced = []
+        if force:
+            store = self.workspace.clips
+            for vid, variant_jobs in jobs.items():
+                added = new_takes(variant_jobs, force, self.compile_take[vid], store.has, takes)
+                forced += [job.id for job in added]
+                jobs[vid] = insert_takes(variant_jobs, added)
         in_flight = {k: s.task_id for k, s in self.workspace.journal.in_flight().items() if s.backend != "?"}
         clips = self.workspace.clips
-        plan = make_plan(self.campaign, self.jobs, self.lock.entries,
-                         lambda key: clips.get(key, verify=True) is not None, in_flight, force)
+        plan = make_plan(self.campaign, jobs, self.lock.sections(), lambda key: clips.get(key, verify=True) is not None,
+                         in_flight, forced, self.lock.decisions)
         self.workspace.memo.save()
         return plan
 
@@ -190,6 +238,9 @@ class Project:
         A paid render never starts silently: when it would submit paid work and neither ``yes`` nor
         ``options.max_cost`` is given, ``confirm(amount)`` decides (no ``confirm``: refuse)."""
         only = list(only)
+        planned = [r.job for r in plan.rows if r.job is not None]
+        self.check_selectors("--only", only, planned)
+        self.check_selectors("--resubmit", options.resubmit, planned, keys=[r.key for r in plan.rows])
         jobs = plan.jobs(only)
         cost = self.fresh_cost(plan, jobs)
         if cost > 0 and not yes and options.max_cost is None:
@@ -218,13 +269,16 @@ class Project:
         for row in plan.rows:
             if row.status != "cached" or row.job is None:
                 continue
-            if self.lock.entries.get(str(row.id), {}).get("key") == row.key:
+            if (self.lock.entry(row.backend, str(row.id)) or {}).get("key") == row.key:
                 continue  # already recorded: nothing to read or write
             entry = self.workspace.clips.get(row.key)
             if entry is not None:
                 self.lock.record(row.job, clip_sha256=entry.sha256, task_id=entry.meta.get("task_id"))
         if not only and not self.campaign.selected:
-            self.lock.retain(str(row.id) for row in plan.rows)
+            current: dict[str, list[str]] = {}
+            for row in plan.rows:
+                current.setdefault(row.backend, []).append(str(row.id))
+            self.lock.retain(current)
         self.lock.flush()  # the lock writes in the background; it is on disk before the run reports done
         return result
 
@@ -242,14 +296,19 @@ class Project:
 
     # -- cut -----------------------------------------------------------------------------------
     def cut(self, *, summary: RenderSummary | None = None, out: str | Path | None = None,
-            deliverable: str | None = None, partial: bool = False, draft: bool = False) -> RenderSummary:
-        """Cut deliverables from the clips in the store. Without ``partial`` a missing shot is an error
-        of that deliverable (the others are still cut)."""
+            deliverable: str | None = None, partial: bool = False, draft: bool = False,
+            approved_only: bool = False) -> RenderSummary:
+        """Cut deliverables from the clips in the store, each shot from its approved take, else its newest.
+        Without ``partial`` a missing shot is an error of that deliverable (the others are still cut);
+        ``approved_only`` puts a slate where a shot has no approval."""
         from ..edit import cut as edit_cut
         from .assemble import cut_specs
+        from .decisions import shot_takes
 
         summary = summary or RenderSummary(self.plan())
         self.workspace.clean_tmp()
+        jobs = {vp.id: [r.job for r in vp.rows if r.job is not None] for vp in summary.plan.variants}
+        approvals = {(s.variant, s.shot): s.approval for s in shot_takes(self, jobs)}
         failed = {i: o.status for o in summary.result.outcomes if o.status not in ("rendered", "cached")
                   for i in o.job_ids}
         for variant in self.campaign.variants:
@@ -260,10 +319,13 @@ class Project:
             outputs = summary.cuts.outputs.setdefault(variant.id, {})
             errors = summary.cuts.errors.setdefault(variant.id, {})
             loudness = summary.cuts.loudness.setdefault(variant.id, {})
-            for spec in cut_specs(variant.storyboard, self.jobs[variant.id], self.workspace, mine, only=deliverable):
+            shots = {shot: found for (vid, shot), found in approvals.items() if vid == variant.id}
+            for spec in cut_specs(variant.storyboard, jobs[variant.id], self.workspace, mine, only=deliverable,
+                                  approvals=shots, approved_only=approved_only):
                 target = out_dir / f"{spec.deliverable.name}.mp4"
                 try:
-                    report = edit_cut(spec, target, work_dir=self.workspace.edit_dir, draft=draft, partial=partial)
+                    report = edit_cut(spec, target, work_dir=self.workspace.edit_dir, draft=draft,
+                                      partial=partial or approved_only)
                 except ReelmakeError as exc:  # a missing clip, a bad edit: this deliverable fails, the others go on
                     errors[spec.deliverable.name] = str(exc)
                     continue
@@ -275,13 +337,33 @@ class Project:
                 loudness[spec.deliverable.name] = report.loudness
         return summary
 
+    # -- decisions ---------------------------------------------------------------------------
+    def approve(self, shot: str, take: int | None = None, note: str | None = None,
+                by: str | None = None) -> tuple[str, int]:
+        """Approve a take (default: the newest rendered) in the lock; see :mod:`reelmake.engine.decisions`."""
+        from .decisions import approve
+
+        return approve(self, shot, take, note, by)
+
+    def reject(self, shot: str, take: int, note: str | None = None, by: str | None = None) -> tuple[str, int]:
+        """Reject a take with an optional note (withdrawing its approval)."""
+        from .decisions import reject
+
+        return reject(self, shot, take, note, by)
+
+    def takes(self) -> list[Any]:
+        """Every shot's takes and the decision that applies (:class:`~reelmake.engine.decisions.ShotTakes`)."""
+        from .decisions import shot_takes
+
+        return shot_takes(self)
+
     # -- status --------------------------------------------------------------------------------
     def status(self, now: Callable[[], float] | None = None) -> list[ShotStatus]:
         """Where every render stands, including paid tasks in flight."""
         states = self.workspace.journal.states()
         clock = (now or time.time)()
         out = []
-        for job in (j for jobs in self.jobs.values() for j in jobs):
+        for job in (j for jobs in self.current_jobs().values() for j in jobs):
             state = states.get(job.key)
             if self.workspace.clips.get(job.key, verify=True) is not None:
                 out.append(ShotStatus(job.shot_id, "rendered", job.key))

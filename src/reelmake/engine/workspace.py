@@ -8,6 +8,7 @@ Layout, version 2 (``layout.json``)::
     locks/<key>.lock                 per-render-key file locks: one process renders a key at a time
     backends/<name>/                 each backend's own files (upload records, scratch space)
     edit/                            the editor's cached intermediates
+    review/                          the review page's poster frames
     tmp/                             downloads and renders in progress (left by killed runs: cleaned)
 
 Version 1 (reelmake 0.1) had ``hashes.json`` and ``uploads/``; opening it moves the upload records
@@ -22,6 +23,7 @@ import os
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
@@ -114,6 +116,11 @@ class Workspace:
     def edit_dir(self) -> Path:
         return self.root / "edit"
 
+    @property
+    def review_dir(self) -> Path:
+        """The review page's posters (made from clips; gc removes old ones)."""
+        return self.root / "review"
+
     def tmp_dir(self) -> Path:
         self.ensure()
         path = self.root / "tmp"
@@ -131,8 +138,10 @@ class Workspace:
         cutoff = now - grace
         report = GcReport(dry_run=dry_run)
         referenced = set()
+        locks = list(locks)
+        stale = datetime.fromtimestamp(cutoff, UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
         for lock in locks:
-            referenced |= lock_keys(lock)
+            referenced |= lock_keys(lock, history_before=stale)
         in_flight = set(self.journal.in_flight())
         for key in sorted(self.clips.keys()):
             meta, clip = self.clips.meta_path(key), self.clips.clip_path(key)
@@ -150,7 +159,7 @@ class Workspace:
                 report.add(str(path.relative_to(self.root)), _size(path))
                 if not dry_run:
                     path.unlink(missing_ok=True)
-        for folder in ("edit", "tmp"):
+        for folder in ("edit", "tmp", "review"):
             for path in _files(self.root / folder):
                 if _newest_mtime(path) <= cutoff:
                     report.add(str(path.relative_to(self.root)), _size(path))
@@ -162,10 +171,14 @@ class Workspace:
                 if not dry_run:
                     path.unlink(missing_ok=True)
         if not dry_run:
+            from .lock import LockFile
+
+            for lock in locks:  # earlier takes stay in a lock's history until gc: drop the stale ones
+                report.history_entries += len(LockFile(lock).prune_history(stale))
             report.memo_entries = self.memo.forget_missing()
             self.memo.save()
             report.journal_lines = self.journal.compact(cutoff)
-            for folder in ("edit", "tmp", "locks"):
+            for folder in ("edit", "tmp", "review", "locks"):
                 _prune_empty(self.root / folder)
         return report
 
@@ -189,6 +202,7 @@ class GcReport:
     young: int = 0  # unreferenced clips still inside the grace period
     memo_entries: int = 0
     journal_lines: int = 0
+    history_entries: int = 0  # lock history entries (renders superseded before the grace period) dropped
 
     def add(self, path: str, size: int) -> None:
         self.removed.append((path, size))
@@ -220,8 +234,9 @@ def _is_reelmake_lock(path: Path) -> bool:
     return head.startswith(_LOCK_HEADER.encode()) or head.startswith(b"reelmake:")
 
 
-def lock_keys(path: Path) -> set[str]:
-    """The render keys a lock file references (its entries and their history)."""
+def lock_keys(path: Path, history_before: str | None = None) -> set[str]:
+    """The render keys a lock file references: its entries, its decisions and its history, less the
+    history entries superseded before ``history_before`` (an ISO time), which gc drops."""
     try:
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
@@ -240,6 +255,12 @@ def lock_keys(path: Path) -> set[str]:
             for value in node:
                 collect(value)
 
+    if isinstance(data, dict) and history_before is not None and isinstance(data.get("history"), dict):
+        data = {**data, "history": {
+            backend: {job: [e for e in entries if not (isinstance(e, dict)
+                                                       and str(e.get("superseded_at", "")) < history_before)]
+                      for job, entries in jobs.items() if isinstance(entries, list)}
+            for backend, jobs in data["history"].items() if isinstance(jobs, dict)}}
     collect(data)
     return keys
 

@@ -4,11 +4,13 @@ as pull-request comments in Markdown."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 
 import click
 
 from ..catalog import money
 from ..core.plan import Plan, PlanRow
+from ..jobs import JobId
 
 SYMBOLS = {"new": ("+", "green"), "changed": ("~", "yellow"), "cached": ("=", None), "in_flight": ("!", "cyan"),
            "removed": ("-", "red")}
@@ -18,25 +20,68 @@ def _seconds(value: float) -> str:
     return f"{value:g} s"
 
 
+def _takes_label(takes: list[int]) -> str:
+    return f"take {takes[0]}" if len(takes) == 1 else "takes " + ", ".join(str(t) for t in takes)
+
+
+def grouped(rows: Sequence[PlanRow]) -> list[tuple[str, list[PlanRow]]]:
+    """Rows by shot and ratio, the takes of one render together, labelled ``lace-up ×3`` (a lone take
+    other than the first keeps its id: ``skyline#2``)."""
+    groups: dict[str, list[PlanRow]] = {}
+    for row in rows:
+        base = str(JobId(row.id.shot, aspect=row.id.aspect)) if row.status != "removed" else row.name
+        groups.setdefault(base, []).append(row)
+    out = []
+    for base, members in groups.items():
+        label = f"{base} ×{len(members)}" if len(members) > 1 else members[0].name
+        out.append((label, members))
+    return out
+
+
+def _why(rows: list[PlanRow]) -> str:
+    """What happens to a group of takes, in words: ``new``, ``changed: prompt``, ``take 3 new (forced);
+    takes 1, 2 cached``, and which approved take a change supersedes."""
+    def one(row: PlanRow) -> str:
+        return {"changed": "changed: " + ", ".join(row.changed), "in_flight": f"in flight (task {row.task_id})",
+                "new": "new (forced)" if row.forced else "new"}.get(row.status, row.status)
+
+    parts: dict[str, list[int]] = {}
+    for row in rows:
+        parts.setdefault(one(row), []).append(row.take)
+    text = one(rows[0]) if len(parts) == 1 else "; ".join(f"{_takes_label(t)} {w}" for w, t in parts.items())
+    superseded = sorted({r.supersedes for r in rows if r.supersedes is not None})
+    if superseded:
+        text += f" — approved take {superseded[0]} will be superseded"
+    return text
+
+
+def _symbol(rows: list[PlanRow]) -> tuple[str, str | None]:
+    for status in ("changed", "new", "in_flight", "removed", "cached"):
+        if any(r.status == status for r in rows):
+            return SYMBOLS[status]
+    return SYMBOLS[rows[0].status]
+
+
 def plan_lines(plan: Plan) -> list[str]:
     """The plan as the terminal shows it: per shot for a storyboard, per variant for a campaign."""
     if plan.campaign.is_campaign:
         return campaign_lines(plan)
     sb = plan.campaign.storyboard
-    rows: Sequence[PlanRow] = (*plan.rows, *plan.removed)
-    width = max((len(r.name) for r in rows), default=4)
-    model_width = max((len(f"{r.backend}/{r.model}") for r in rows), default=10)
+    groups = grouped((*plan.rows, *plan.removed))
+    width = max((len(label) for label, _ in groups), default=4)
+    model_width = max((len(f"{r.backend}/{r.model}") for _, rows in groups for r in rows), default=10)
     lines = [click.style(f"{sb.title}", bold=True) + f"  ({plan.campaign.path.name}, {len(sb.shots)} shots)", ""]
-    for row in rows:
-        symbol, colour = SYMBOLS[row.status]
+    for label, rows in groups:
+        symbol, colour = _symbol(rows)
+        row = rows[0]
         if row.status == "removed":
             detail = "removed from the storyboard (its clip stays in the cache)"
-            line = f"  {symbol} {row.name:<{width}}  {detail}"
+            line = f"  {symbol} {label:<{width}}  {detail}"
         else:
-            what = {"changed": "changed: " + ", ".join(row.changed), "in_flight": f"in flight (task {row.task_id})"}
-            line = (f"  {symbol} {row.name:<{width}}  {row.backend + '/' + row.model:<{model_width}}  "
-                    f"{_seconds(row.duration):>6}  {row.aspect_ratio:>4}  {row.mode:<5}  {money(row.cost):>8}  "
-                    f"{what.get(row.status, row.status)}")
+            cost = sum((r.cost for r in rows), Decimal(0))
+            line = (f"  {symbol} {label:<{width}}  {row.backend + '/' + row.model:<{model_width}}  "
+                    f"{_seconds(row.duration):>6}  {row.aspect_ratio:>4}  {row.mode:<5}  {money(cost):>8}  "
+                    f"{_why(rows)}")
         lines.append(click.style(line, fg=colour) if colour else line)
     lines.append("")
     lines.append(summary_line(plan))
@@ -97,14 +142,13 @@ def plan_markdown(plan: Plan) -> str:
     sb = plan.campaign.storyboard
     lines = [f"### reelmake plan: {sb.title}", "", "| | shot | model | duration | mode | cost | why |",
              "|---|---|---|---|---|---|---|"]
-    for row in (*plan.rows, *plan.removed):
-        symbol = SYMBOLS[row.status][0]
-        why = {"changed": ", ".join(row.changed), "in_flight": f"in flight (task {row.task_id})"}.get(row.status,
-                                                                                                      row.status)
+    for label, rows in grouped((*plan.rows, *plan.removed)):
+        symbol, row = _symbol(rows)[0], rows[0]
         if row.status == "removed":
-            lines.append(f"| `{symbol}` | {row.name} | | | | | removed |")
+            lines.append(f"| `{symbol}` | {label} | | | | | removed |")
         else:
-            lines.append(f"| `{symbol}` | {row.name} | {row.model} | {row.duration:g} s | {row.mode} | "
-                         f"{money(row.cost)} | {why} |")
+            cost = sum((r.cost for r in rows), Decimal(0))
+            lines.append(f"| `{symbol}` | {label} | {row.model} | {row.duration:g} s | {row.mode} | "
+                         f"{money(cost)} | {_why(rows)} |")
     lines += ["", click.unstyle(summary_line(plan))]
     return "\n".join(lines)

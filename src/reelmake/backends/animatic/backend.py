@@ -127,6 +127,7 @@ def shot_card(job: RenderJob, fonts: Fonts | None = None, *, has_drawtext: bool 
 
     return ShotCard(
         shot_id=str(req.get("shot") or job.shot_id),
+        take=int(req.get("take") or 1),
         prompt=str(req.get("prompt") or ""),
         width=width,
         height=height,

@@ -12,7 +12,7 @@ from typing import Any
 from ...jobs import Prompt, ShotSpec
 
 # Bump when the animatic draws differently, so cached previews are drawn again.
-LOOK = 2
+LOOK = 3  # 3: the take number is drawn beside the shot id
 
 
 def prompt(shot: ShotSpec, text: Prompt) -> str:
@@ -24,6 +24,7 @@ def request(shot: ShotSpec, model: Any, settings: Mapping[str, Any]) -> dict[str
     return {
         "look": LOOK,
         "shot": shot.shot,
+        "take": shot.take,
         "prompt": prompt(shot, shot.prompt),
         "duration": float(shot.duration),
         "aspect_ratio": shot.aspect_ratio,

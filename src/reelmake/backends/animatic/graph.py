@@ -67,6 +67,7 @@ class ShotCard:
     push_in: float = 0.0  # extra zoom reached on the last frame (0.06 = 6 %)
     has_drawtext: bool = True  # False on ffmpeg builds without libfreetype: picture only
     fonts: Fonts = field(default_factory=Fonts)
+    take: int = 1  # drawn beside the shot id, so takes differ visibly (and byte-wise)
 
 
 def escape_option(value: str) -> str:
@@ -284,8 +285,8 @@ def _draw_thumbs(g: _Graph, lay: _Layout) -> None:
 def _draw_top(g: _Graph, lay: _Layout) -> None:
     """Shot id (left), what the picture is (under it), running SMPTE timecode (right)."""
     card, fonts = g.card, g.card.fonts
-    g.text(clean_text(card.shot_id), font=fonts.bold, size=lay.fs_title, x=str(lay.margin), y=str(lay.margin),
-           pad=lay.pad)
+    g.text(f"{clean_text(card.shot_id)}  ·  take {card.take}", font=fonts.bold, size=lay.fs_title,
+           x=str(lay.margin), y=str(lay.margin), pad=lay.pad)
     bg = card.background
     if bg is not None:
         sub_y = lay.margin + round(lay.fs_title * 1.25) + 3 * lay.pad

@@ -50,7 +50,8 @@ def request(shot: ShotSpec, model: Any, settings: Mapping[str, Any]) -> dict[str
         "steps": int(settings.get("steps", model.limit("steps", default=30))),
         "guidance_scale": float(settings.get("guidance_scale", model.limit("guidance_scale", default=5.0))),
         "flow_shift": float(settings.get("flow_shift", model.limit("flow_shift", default=3.0))),
-        "seed": shot.seed if shot.seed is not None else default_seed(shot.shot),
+        # Each take its own seed (take 1 keeps the shot's), so takes are distinct generations.
+        "seed": ((shot.seed if shot.seed is not None else default_seed(shot.shot)) + shot.take - 1) % 2**32,
         # As written in the storyboard (a hub id or a path relative to it), so keys match across machines.
         "model": settings.get("model_path", model.endpoint),
     }
