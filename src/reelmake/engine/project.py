@@ -265,6 +265,16 @@ class Project:
                 loudness[spec.deliverable.name] = report.loudness
         return summary
 
+    # -- export --------------------------------------------------------------------------------
+    def export(self, fmt: str, *, deliverable: str | None = None, media: str = "link",
+               out: str | Path | None = None):
+        """Each deliverable's timeline for editing software (``otio``, ``fcpxml`` or ``edl``), into ``out``
+        (default ``out/<stem>/export/``, a folder per variant in a campaign); ``media``: ``link`` (symlinks
+        beside the export), ``copy`` or ``cache`` (point into the cache). Returns an ``Exports``."""
+        from .exporting import export
+
+        return export(self, fmt, deliverable=deliverable, media=media, out=out)
+
     # -- status --------------------------------------------------------------------------------
     def status(self, now: Callable[[], float] | None = None) -> list[ShotStatus]:
         """Where every render stands, including paid tasks in flight."""
