@@ -19,8 +19,10 @@ import pytest
 from click.testing import CliRunner
 
 from reelmake.cli import main
+from reelmake.edit.spec import BedSpec, ClipSpec, CutSpec, DeliverableSpec, Transition
 from reelmake.engine.project import Project, render
 from reelmake.errors import StoryboardError
+from reelmake.export.build import Media, ShotSource, build
 from reelmake.export.formats import check_rate
 from reelmake.fsutil import sha256_file
 from tests.conftest import make_audio
@@ -340,3 +342,89 @@ def test_rates_an_adapter_cannot_write_faithfully_are_refused(fmt, fps):
                                           ("edl", 29.97), ("otio", 12)])
 def test_rates_each_format_writes(fmt, fps):
     check_rate(fmt, fps)
+
+
+# -- the layout, without media ------------------------------------------------------------------------
+
+
+def layout(clips, beds=(), fps=24, bed_seconds=2.0):
+    """Build a timeline from specs alone (no file is read)."""
+    spec = CutSpec("t", tuple(clips), DeliverableSpec("master", 640, 360, fps), tuple(beds))
+    shots = {c.shot_id: ShotSource(Media(f"file:///m/{c.shot_id}.mp4", c.duration, has_audio=False)) for c in clips}
+    return build(spec, shots, [Media(f"file:///m/{b.name}.wav", bed_seconds) for b in beds]).otio
+
+
+def clip(shot_id, duration=2.0, transition=None, trim=None):
+    return ClipSpec(shot_id, Path(f"/m/{shot_id}.mp4"), "0" * 64, duration, trim,
+                    Transition(transition[0], transition[1]) if transition else None)
+
+
+def test_an_odd_transition_puts_the_extra_frame_after_the_cut():
+    timeline = layout([clip("a"), clip("b", transition=("fade", 13 / 24))])
+    a, fade, b = video_track(timeline)
+    assert (fade.in_offset.value, fade.out_offset.value) == (6, 7)
+    assert (a.source_range.duration.value, b.source_range.start_time.value) == (41, 6)
+    assert shots_as_seen(timeline) == [("a", 0, 48), ("b", 35, 83)]
+
+
+def test_a_looped_bed_repeats_its_file_to_the_end_and_a_late_one_is_left_out():
+    beds = [BedSpec("loop", Path("/m/loop.wav"), "0" * 64, loop=True, fade_out=0.5),
+            BedSpec("late", Path("/m/late.wav"), "0" * 64, start=30.0)]
+    timeline = layout([clip("a", 5.0)], beds, bed_seconds=2.0)
+    assert [t.name for t in timeline.tracks] == ["V1", "A2 loop"]
+    loop = timeline.tracks[1]
+    assert [(type(i).__name__, i.duration().value) for i in loop] == [
+        ("Clip", 48), ("Clip", 48), ("Clip", 24), ("Transition", 12)]
+    assert loop[-1].in_offset.value == 12
+
+
+def test_fades_longer_than_the_item_are_cut_to_fit():
+    bed = BedSpec("short", Path("/m/short.wav"), "0" * 64, fade_in=1.5, fade_out=1.5)
+    timeline = layout([clip("a", 5.0)], [bed], bed_seconds=2.0)
+    fade_in, item, fade_out = timeline.tracks[1]
+    assert item.duration().value == 48 and (fade_in.out_offset.value, fade_out.in_offset.value) == (36, 12)
+    assert (item.metadata["reelmake"]["fade_in"], item.metadata["reelmake"]["fade_out"]) == (1.5, 1.5)
+
+
+# -- campaigns and the demo ---------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_campaign_gets_an_export_folder_per_variant(tmp_path):
+    from tests.test_campaign import make
+    from tests.test_campaign_render import CAMPAIGN, TEMPLATE
+
+    path = make(tmp_path / "c", CAMPAIGN, TEMPLATE)
+    (tmp_path / "c" / ".git").mkdir()
+    assert render(path, cut=False).ok
+    exports = Project.open(path).export("otio")
+    assert exports.ok, exports.errors
+    for variant, city in (("us", "Boston"), ("de", "Berlin")):
+        result = exports.results[variant]["master"]
+        assert result.path == tmp_path / "c" / "out" / "tiny" / variant / "export" / "master.otio"
+        assert result.checked_against == "cut plan"  # not cut: checked against where the editor would put them
+        timeline = otio.adapters.read_from_file(str(result.path))
+        street = list(video_track(timeline).find_clips())[1]
+        assert street.metadata["reelmake"]["prompt"].startswith(f"A street in {city}")
+
+
+@pytest.mark.slow
+def test_the_demo_exports_to_out_demo_export_as_the_cut(tmp_path):
+    """The README's example: render the demo, then export its master to all three formats."""
+    demo = tmp_path / "demo"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "storyboards" / "demo", demo,
+                    ignore=shutil.ignore_patterns("*.lock"))
+    (tmp_path / ".git").mkdir()  # the project root: out/ goes beside storyboards as in the repository
+    path = demo / "demo.yaml"
+    assert CliRunner().invoke(main, ["render", str(path), "--no-cut"]).exit_code == 0
+    assert CliRunner().invoke(main, ["cut", str(path), "--deliverable", "master"]).exit_code == 0
+    report = json.loads((tmp_path / "out" / "demo" / "master.json").read_text())
+    shots, total = report_frames(report)
+    for fmt in FORMATS:
+        result = CliRunner().invoke(main, ["export", str(path), "--deliverable", "master", "--format", fmt])
+        assert result.exit_code == 0, result.output
+        exported = tmp_path / "out" / "demo" / "export" / f"master.{fmt}"
+        timeline = read_back(exported, 24)
+        assert shots_as_seen(timeline) == (at_cut_points(shots) if fmt == "fcpxml" else shots)
+        assert video_track(timeline).duration().value == total == 396
+    assert [s[0] for s in shots] == ["skyline", "lace-up", "leap", "landing", "packshot"]

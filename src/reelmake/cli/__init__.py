@@ -274,13 +274,15 @@ def cut(path: str, backend: str | None, cache_dir: str | None, as_json: bool, va
 def export(path: str, backend: str | None, cache_dir: str | None, as_json: bool, variants: tuple[str, ...],
            fmt: str, deliverable: str | None, media: str, out: str | None) -> None:
     """Each deliverable's timeline for editing software, checked against the cut. Exit 0, or 1 on failure."""
+    from ..fsutil import display_name
+
     exports = _open(path, backend, cache_dir, variants).export(fmt, deliverable=deliverable, media=media, out=out)
     if as_json:
         _emit_json(exports.to_json())
     else:
         for vid, results in exports.results.items():
             for result in results.values():
-                click.echo(f"{vid + '/' if vid else ''}{result.deliverable}: {result.path} "
+                click.echo(f"{vid + '/' if vid else ''}{result.deliverable}: {display_name(result.path)} "
                            f"(as the {result.checked_against} places it)")
                 for note in result.notes:
                     click.echo(f"  not carried: {note}")

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..edit import captions
+from ..edit import captions, check
 from ..edit.report import cut_key
 from ..edit.spec import CutSpec
 from ..edit.timeline import place
@@ -75,6 +75,7 @@ def export_cut(spec: CutSpec, clips: Mapping[str, ClipFile], fmt: str, folder: P
     if missing:
         raise MediaError(f"{spec.title}: cannot export {spec.deliverable.name}: no clip for shot(s) "
                          f"{', '.join(missing)}. Render them first (`reelmake render`).")
+    check(spec)  # what the editor would refuse to cut is not exported either
     fps = spec.deliverable.fps
     formats.check_rate(fmt, fps)
     folder = Path(folder)
