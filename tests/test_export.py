@@ -157,6 +157,7 @@ def test_every_format_reads_back_with_the_shots_and_length_of_the_cut(spot, fmt,
     assert video_track(timeline).duration().rate == report["fps"]
 
 
+@pytest.mark.slow
 def test_the_timeline_starts_at_zero_with_the_deliverables_rate_and_size(spot, tmp_path):
     result = spot.project().export("otio", deliverable="square", out=tmp_path).results[""]["square"]
     timeline = otio.adapters.read_from_file(str(result.path))
@@ -168,6 +169,7 @@ def test_the_timeline_starts_at_zero_with_the_deliverables_rate_and_size(spot, t
     assert first_event.split()[-2] == "00:00:00:00"  # record in of the first event
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["copy", "link", "cache"])
 def test_media_paths_resolve_to_the_clips_the_cut_used(spot, mode, tmp_path):
     project = spot.project()
@@ -191,6 +193,7 @@ def test_media_paths_resolve_to_the_clips_the_cut_used(spot, mode, tmp_path):
         assert (tmp_path / "media" / "audio" / "bed.wav").exists()
 
 
+@pytest.mark.slow
 def test_an_export_the_cut_report_contradicts_is_not_written(spot, tmp_path):
     report_path = spot.root / "out" / "spot" / "master.json"
     saved = report_path.read_text()
@@ -209,6 +212,7 @@ def test_an_export_the_cut_report_contradicts_is_not_written(spot, tmp_path):
 # -- what each format carries -------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_otio_keeps_transitions_sound_captions_and_where_each_clip_came_from(spot, tmp_path):
     project = spot.project()
     keys = {job.id.shot: job.key for job in project.jobs[""] if not job.id.aspect}
@@ -245,6 +249,7 @@ def test_otio_keeps_transitions_sound_captions_and_where_each_clip_came_from(spo
     assert vo.trimmed_range_in_parent().start_time.value == 42  # middle's first frame (36) + 0.25 s
 
 
+@pytest.mark.slow
 def test_fcpxml_keeps_clips_sound_and_markers_and_marks_what_it_cannot_carry(spot, tmp_path):
     path = spot.project().export("fcpxml", deliverable="master", out=tmp_path).results[""]["master"].path
     timeline = otio.adapters.read_from_file(str(path))
@@ -262,6 +267,7 @@ def test_fcpxml_keeps_clips_sound_and_markers_and_marks_what_it_cannot_carry(spo
     assert note.startswith("shot middle; model animatic; backend animatic; take 1; cost 0.000")
 
 
+@pytest.mark.slow
 def test_edl_has_dissolves_paths_and_metadata_as_comments_but_no_sound(spot, tmp_path):
     path = spot.project().export("edl", deliverable="master", out=tmp_path).results[""]["master"].path
     text = path.read_text()
@@ -275,6 +281,7 @@ def test_edl_has_dissolves_paths_and_metadata_as_comments_but_no_sound(spot, tmp
     assert [c.name for c in video_track(timeline).find_clips()] == ["open", "middle", "close"]
 
 
+@pytest.mark.slow
 def test_captions_come_as_an_srt_beside_the_export(spot, tmp_path):
     result = spot.project().export("edl", deliverable="master", out=tmp_path).results[""]["master"]
     assert result.srt == tmp_path / "master.srt"
@@ -282,6 +289,7 @@ def test_captions_come_as_an_srt_beside_the_export(spot, tmp_path):
     assert "First light: it's here." in srt and "Run the city." in srt
 
 
+@pytest.mark.slow
 def test_take_and_approval_recorded_in_the_lock_are_on_the_clip(spot, tmp_path):
     lock = spot.path.with_suffix(".lock")
     saved = lock.read_text()
@@ -301,6 +309,7 @@ def test_take_and_approval_recorded_in_the_lock_are_on_the_clip(spot, tmp_path):
     assert "approval" not in clips["close"] and "approval" not in clips["open"]
 
 
+@pytest.mark.slow
 def test_the_cli_exports_every_deliverable_and_prints_what_was_not_carried(spot, tmp_path):
     result = CliRunner().invoke(main, ["export", str(spot.path), "--format", "fcpxml", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output

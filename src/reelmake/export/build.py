@@ -81,14 +81,14 @@ class ShotSource:
 
 
 @dataclass
-class Timeline:
+class BuiltTimeline:
     """The built timeline and the notes that apply to it as a whole (what no format carries)."""
 
     otio: otio.schema.Timeline
     notes: list[str] = field(default_factory=list)
 
 
-def build(spec: CutSpec, shots: Mapping[str, ShotSource], beds: Sequence[Media]) -> Timeline:
+def build(spec: CutSpec, shots: Mapping[str, ShotSource], beds: Sequence[Media]) -> BuiltTimeline:
     """The timeline of ``spec``: ``shots`` by shot id (every clip rendered), ``beds`` one per
     ``spec.beds`` item."""
     fps = spec.deliverable.fps
@@ -113,7 +113,7 @@ def build(spec: CutSpec, shots: Mapping[str, ShotSource], beds: Sequence[Media])
         track = _bed_track(spec, index, bed, media, total)
         if track is not None:
             timeline.tracks.append(track)
-    return Timeline(timeline, _notes(spec, shots))
+    return BuiltTimeline(timeline, _notes(spec, shots))
 
 
 def _cut_points(placements: list[Placement]) -> list[int]:

@@ -21,7 +21,7 @@ import opentimelineio as otio
 
 from ..errors import StoryboardError
 from ..fsutil import atomic_write_text
-from .build import NAMESPACE, NOTE, RT, TR, Timeline
+from .build import NAMESPACE, NOTE, RT, TR, BuiltTimeline
 
 SUFFIXES = {"otio": ".otio", "fcpxml": ".fcpxml", "edl": ".edl"}
 ADAPTERS = {"otio": "otio_json", "fcpxml": "fcpx_xml", "edl": "cmx_3600"}
@@ -44,7 +44,7 @@ def check_rate(fmt: str, fps: float) -> None:
                                   f"{fps:g} fps; export OTIO, or set the deliverable's fps") from None
 
 
-def prepare(built: Timeline, fmt: str) -> tuple[otio.schema.Timeline, list[str]]:
+def prepare(built: BuiltTimeline, fmt: str) -> tuple[otio.schema.Timeline, list[str]]:
     """A copy of ``built`` for ``fmt``, with markers or comments where the format loses something, and
     the notes on what the whole timeline loses."""
     timeline = built.otio.deepcopy()

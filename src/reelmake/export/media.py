@@ -8,6 +8,7 @@ moves); ``link`` puts symlinks there (cheap, same names, valid while the cache h
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 from pathlib import Path
 
@@ -29,8 +30,7 @@ def place(source: Path, folder: Path, stem: str, mode: str, sha256: str | None =
     if mode == "link":
         if dest.is_symlink() and Path(os.readlink(dest)) == source:
             return dest
-        temp = dest.with_name(f".{dest.name}.link")
-        temp.unlink(missing_ok=True)
+        temp = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.link")  # unique: exports may run at once
         temp.symlink_to(source)
         os.replace(temp, dest)  # a rename: the old file or link is replaced, never half there
         return dest
