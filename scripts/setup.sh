@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything reelmake needs on a fresh Debian/Ubuntu machine: ffmpeg, a font for
 # captions, a Python virtual environment, and the package itself.
-#   scripts/setup.sh            core install (enough for `make demo`)
+#   scripts/setup.sh            core install with the export extra (enough for `make demo` and `reelmake export`)
 #   scripts/setup.sh test       also the test, bench and local-model extras, chromium, and Node.js with
 #                               yaml-language-server for the editor tests (`make test`)
 set -euo pipefail
@@ -45,7 +45,7 @@ if [ ! -e "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     "$VENV/bin/python" -m pip install -q "torch==2.13.0"
     "$VENV/bin/python" -m pip install -q -e ".[test,bench,local]"
   else
-    "$VENV/bin/python" -m pip install -q -e .
+    "$VENV/bin/python" -m pip install -q -e ".[export]"
   fi
   touch "$stamp"
 fi

@@ -271,6 +271,36 @@ def cut(path: str, backend: str | None, cache_dir: str | None, as_json: bool, va
 
 @main.command()
 @target_options
+@click.option("--format", "fmt", type=click.Choice(["otio", "fcpxml", "edl"]), required=True,
+              help="OpenTimelineIO, Final Cut Pro XML, or a CMX 3600 EDL.")
+@click.option("--deliverable", metavar="NAME", help="Export only this deliverable.")
+@click.option("--media", type=click.Choice(["copy", "link", "cache"]), default="link", show_default=True,
+              help="Clips beside the export as copies (to hand over) or symlinks, or pointing into the cache.")
+@click.option("--out", type=click.Path(file_okay=False), help="Export folder (default out/<stem>/export/).")
+def export(path: str, backend: str | None, cache_dir: str | None, as_json: bool, variants: tuple[str, ...],
+           fmt: str, deliverable: str | None, media: str, out: str | None) -> None:
+    """Each deliverable's timeline for editing software, checked against the cut. Exit 0, or 1 on failure."""
+    from ..fsutil import display_name
+
+    exports = _open(path, backend, cache_dir, variants).export(fmt, deliverable=deliverable, media=media, out=out)
+    if as_json:
+        _emit_json(exports.to_json())
+    else:
+        for vid, results in exports.results.items():
+            for result in results.values():
+                click.echo(f"{vid + '/' if vid else ''}{result.deliverable}: {display_name(result.path)} "
+                           f"(as the {result.checked_against} places it)")
+                for note in result.notes:
+                    click.echo(f"  not carried: {note}")
+        for vid, errors in exports.errors.items():
+            for name, error in errors.items():
+                click.echo(click.style("error: ", fg="red", bold=True) + f"{vid + '/' if vid else ''}{name}: {error}",
+                           err=True)
+    sys.exit(EXIT_OK if exports.ok else EXIT_FAIL)
+
+
+@main.command()
+@target_options
 def status(path: str, backend: str | None, cache_dir: str | None, as_json: bool, variants: tuple[str, ...]) -> None:
     """Rendered / in flight (provider task id and age) / ambiguous / pending / failed, per render
     (per variant and shot for a campaign, shot#2 for take 2), then the decisions on each shot's takes."""

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..catalog import money, money_json
 from ..core.compile import compile_shot, compile_storyboard
@@ -30,6 +30,9 @@ from .loading import load as load_file
 from .lock import LockFile
 from .orchestrator import EventCallback, Orchestrator, Outcome, RenderOptions, RunResult
 from .workspace import Workspace
+
+if TYPE_CHECKING:  # exporting is imported when used: the CLI starts without it
+    from .exporting import Exports
 
 # confirm(amount) -> whether to spend it (the CLI asks on a terminal); None: refuse unless told.
 Confirm = Callable[[Decimal], bool]
@@ -356,6 +359,16 @@ class Project:
         from .decisions import shot_takes
 
         return shot_takes(self)
+
+    # -- export --------------------------------------------------------------------------------
+    def export(self, fmt: str, *, deliverable: str | None = None, media: str = "link",
+               out: str | Path | None = None) -> Exports:
+        """Each deliverable's timeline for editing software (``otio``, ``fcpxml`` or ``edl``), into ``out``
+        (default ``out/<stem>/export/``, a folder per variant in a campaign); ``media``: ``link`` (symlinks
+        beside the export), ``copy`` or ``cache`` (point into the cache). Returns an ``Exports``."""
+        from .exporting import export
+
+        return export(self, fmt, deliverable=deliverable, media=media, out=out)
 
     # -- status --------------------------------------------------------------------------------
     def status(self, now: Callable[[], float] | None = None) -> list[ShotStatus]:
