@@ -13,6 +13,7 @@ import pytest
 
 from reelmake.backends.wavespeed.backend import WaveSpeedBackend, poll_delays
 from reelmake.errors import BackendError, BackendUnavailable, OutputRejected, TaskFailed, TaskLost, Transient
+from reelmake.jobs import Ambiguity
 from reelmake.media import probe
 from tests.fakes.wavespeed import FakeWaveSpeed
 from tests.fakes.wavespeed_fixtures import FAST, KEY, backend, clips, fake, media, render, run  # noqa: F401 - fixtures
@@ -288,7 +289,7 @@ def test_key_never_appears_in_logs_errors_or_files(
                 await render(b, make_job("s2", [media["man"]]), tmp_path / "s2.mp4")
             except BackendError as exc:
                 errors.append(f"{exc!s} {exc!r}")
-        await b.reconcile(make_job("s2", [media["man"]]), time.time() - 60)
+        await b.reconcile(make_job("s2", [media["man"]]), Ambiguity(time.time() - 60, time.time()))
 
     run(b, scenario)
     assert len(errors) == 3
