@@ -348,3 +348,19 @@ def test_upload_hiccups_are_retried_without_duplicate_uploads(fake: FakeWaveSpee
     task_id = run(b, lambda: b.submit(make_job("s1", [media["woman"]])))
     assert fake.stats()["uploads"] == 1 and fake.stats()["submissions"] == 1
     assert fake.tasks[task_id]["inputs"]["images"][0].endswith("/woman.png")
+
+
+def test_price_check_falls_back_to_the_documented_pricing_route(
+    fake: FakeWaveSpeed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    b = backend(tmp_path)
+    job = make_job("s1", ["https://cdn.example.com/a.png"], sound=True)
+    original = b.api.send
+
+    async def no_price_route(method: str, path: str, **kwargs: Any) -> Any:
+        if path == "/api/v3/model/price":
+            path = "/api/v3/model/no-such-route"  # a deployment with only /api/v3/model/pricing
+        return await original(method, path, **kwargs)
+
+    monkeypatch.setattr(b.api, "send", no_price_route)
+    assert run(b, lambda: b.price(job)) == Decimal("0.336") == job.cost

@@ -144,3 +144,15 @@ def test_adopting_a_task_another_shot_owns_is_refused(tmp_path: Path, refs: Path
     summary = run(path, adopt={"skyline": owned})
     (failure,) = summary.result.failures()
     assert "already belongs to establish" in failure["error"] and provider.stats()["submissions"] == 2
+
+
+def test_plain_progress_says_once_that_a_shot_waits_for_the_rate_limit(capsys: pytest.CaptureFixture) -> None:
+    from reelmake.present.progress import Progress
+
+    progress = Progress(["a"], live=False)
+    progress("a", "queued", "")
+    for seconds in (3, 2, 1):
+        progress("a", "queued", f"waiting for rate limit, next slot in {seconds} s")
+    progress("a", "submitted", "task-1")
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == ["[  0/1] a queued: waiting for rate limit, next slot in 3 s", "[  0/1] a submitted: task-1"]

@@ -358,19 +358,34 @@ class WaveSpeedBackend:
         return await history.reconcile(self, job, ambiguity)
 
     async def price(self, job: RenderJob) -> Decimal:
-        """The provider's exact charge for ``job`` (``POST /api/v3/model/price``), for ``--price-check``.
+        """The provider's list price for ``job``, for ``--price-check``.
 
-        References are uploaded (and cached) first because the price endpoint takes the same inputs as
-        a submit; the uploads are reused by the render that follows.
+        ``POST /api/v3/model/price`` answers ``price``, ``discounted_price`` and ``discount_rate``; where it
+        does not exist, the documented ``POST /api/v3/model/pricing`` answers ``unit_price``. The list
+        price is what the catalog records; a discount is logged, never assumed (its terms are not
+        documented). References are uploaded (and cached) first because the price endpoints take the
+        same inputs as a submit; the uploads are reused by the render that follows.
         """
         inputs = await self.resolve(job)
         what = f"shot {job.shot_id}: price check"
         query = {"model_id": job.endpoint, "inputs": inputs}
-        data = await self.api.call("POST", "/api/v3/model/price", what=what, json=query)
         try:
-            return Decimal(str(data["price"]))
+            data = await self.api.call("POST", "/api/v3/model/price", what=what, json=query)
+            field = "price"
+        except BackendError as exc:
+            if exc.code not in (404, 405):
+                raise
+            data = await self.api.call("POST", "/api/v3/model/pricing", what=what, json=query)
+            field = "unit_price"
+        try:
+            listed = Decimal(str(data[field]))
         except (KeyError, TypeError, InvalidOperation):
-            raise BackendError(f"shot {job.shot_id}: WaveSpeed's price answer has no price: {data!r}") from None
+            raise BackendError(f"shot {job.shot_id}: WaveSpeed's price answer has no {field}: {data!r}") from None
+        discounted = data.get("discounted_price") if isinstance(data, dict) else None
+        if discounted is not None and str(discounted) != str(data[field]):
+            log.info("%s: list price $%s, discounted $%s (discount_rate %s)", what, listed, discounted,
+                     data.get("discount_rate"))
+        return listed
 
 
 __all__ = ["BASE_URL_ENV", "KEY_ENV", "TASK_ERRORS", "WaveSpeedBackend"]
