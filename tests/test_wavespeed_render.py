@@ -156,3 +156,22 @@ def test_plain_progress_says_once_that_a_shot_waits_for_the_rate_limit(capsys: p
     progress("a", "submitted", "task-1")
     lines = capsys.readouterr().err.splitlines()
     assert lines == ["[  0/1] a queued: waiting for rate limit, next slot in 3 s", "[  0/1] a submitted: task-1"]
+
+
+def test_render_adopt_on_the_command_line(tmp_path: Path, refs: Path, provider: FakeWaveSpeed) -> None:
+    from click.testing import CliRunner
+
+    from reelmake.cli import main
+
+    path = storyboard(tmp_path, refs, BRONZE, [{"id": "a", "prompt": "A quiet street"},
+                                               {"id": "b", "prompt": "A busy street"}])
+    base = ["render", str(path), "--yes", "--no-cut", "--json", "--cache-dir", str(tmp_path / ".reelmake")]
+    bad = CliRunner().invoke(main, [*base, "--adopt", "a"])
+    assert bad.exit_code == 2 and "expected SHOT=TASK_ID" in bad.output
+    provider.set_faults({"submit": {"status": 500, "count": 2}})
+    held = CliRunner().invoke(main, base)
+    assert held.exit_code == 1 and len(json.loads(held.stdout)["failed"]) == 2
+    quiet, busy = tasks_for(provider, "quiet")[0], tasks_for(provider, "busy")[0]
+    done = CliRunner().invoke(main, [*base, "--adopt", f"a={quiet}", "--adopt", f"b={busy}"])
+    assert done.exit_code == 0, done.output
+    assert sorted(json.loads(done.stdout)["rendered"]) == ["a", "b"] and provider.stats()["submissions"] == 2
