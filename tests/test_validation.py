@@ -470,3 +470,27 @@ def test_the_schema_lists_exactly_the_editors_transitions():
 
     enum = json.loads(schema_text())["$defs"]["transition"]["properties"]["type"]["enum"]
     assert sorted(enum) == sorted(TRANSITIONS)
+
+
+@pytest.mark.parametrize("block, fragment", [
+    ("{tier: platinum}", "tier"),
+    ("{rate_limit: {submits: 2}}", "per"),
+    ("{rate_limit: {submits: 0, per: 60}}", "submits"),
+])
+def test_wavespeed_tier_settings_are_checked(project, block, fragment):
+    path, problems = check(project, """
+  - id: one
+    prompt: "@maya runs"
+""", tail=f"backends:\n  wavespeed: {block}\n")
+    errors = only(problems)
+    assert errors and all(p.path.startswith("backends.wavespeed") for p in errors), [p.format() for p in problems]
+    assert any(fragment in p.format() for p in errors), [p.format() for p in problems]
+
+
+def test_wavespeed_tiers_fill_in_concurrency_and_rate_limit_unless_overridden():
+    from reelmake.backends.wavespeed.settings import resolve
+
+    assert resolve({}) == {"tier": "bronze", "max_concurrency": 2, "rate_limit": {"submits": 2, "per": 60}}
+    silver = resolve({"tier": "silver", "max_concurrency": 50})
+    assert silver["max_concurrency"] == 50 and silver["rate_limit"] == {"submits": 500, "per": 60}
+    assert resolve({"rate_limit": {"submits": 5, "per": 10}})["rate_limit"] == {"submits": 5, "per": 10}
