@@ -98,3 +98,17 @@ def test_the_window_is_remembered_by_the_next_run_on_the_same_account(tmp_path: 
     asyncio.run(one(shared))
     assert asyncio.run(one(SubmitScheduler(1, 0.5, account="acct-1"))) >= 0.4  # same process, same account
     assert asyncio.run(one(SubmitScheduler(1, 0.5, account="acct-2"))) < 0.1  # another account is its own
+
+
+def test_429s_without_retry_after_wait_longer_each_round_and_reset_on_a_start() -> None:
+    now = [1000.0]
+    scheduler = SubmitScheduler(2, 8.0, clock=lambda: now[0])
+    assert scheduler.refused(0, None) == 4.0  # a token's share of the window
+    assert scheduler.refused(1, None) == 4.0  # refused in the same round: the same wait, not a longer one
+    now[0] += 4.0
+    assert scheduler.refused(0, None) == 8.0  # the next round doubles, up to the whole window
+    now[0] += 8.0
+    assert scheduler.refused(0, None) == 8.0
+    now[0] += 8.0
+    scheduler.answered(1)  # a start got through
+    assert scheduler.refused(0, None) == 4.0

@@ -103,6 +103,14 @@ def test_a_429_never_fails_a_shot_when_the_tier_is_set_too_high(tmp_path: Path, 
     assert summary.result.failures() == [] and stats["submissions"] == 6 and stats["rate_limited"] > 0
 
 
+def test_a_long_run_of_429s_never_fails_a_shot(tmp_path: Path, refs: Path, provider: FakeWaveSpeed) -> None:
+    # Formerly a shot failed after a few 429s; now each is a wait for the window, however many come.
+    provider.set_faults({"submit": {"status": 429, "count": 12}})
+    summary = run(storyboard(tmp_path, refs, BRONZE, SHOTS[:2]), attempts=2)
+    stats = provider.stats()
+    assert summary.result.failures() == [] and (stats["submit_requests"], stats["submissions"]) == (14, 2)
+
+
 def test_an_ambiguous_submit_is_adopted_from_the_history_in_the_same_run(tmp_path: Path, refs: Path,
                                                                          provider: FakeWaveSpeed) -> None:
     provider.set_faults({"submit": {"status": 500, "count": 1}})  # the task is created, the answer lost

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from reelmake.errors import BackendError, NotSent, SubmitAmbiguous, SubmitRejected
+from reelmake.errors import BackendError, NotSent, RateLimited, SubmitAmbiguous, SubmitRejected
 from reelmake.jobs import Ambiguity, Reconciliation
 from reelmake.media import probe
 from tests.fakes.wavespeed import FakeWaveSpeed
@@ -21,18 +21,27 @@ from tests.fakes.wavespeed_jobs import make_job
 # --- submit safety ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("retry_after", [0.2, None])
-def test_429_is_retried_and_creates_exactly_one_task(
-    fake: FakeWaveSpeed, media: dict[str, Path], tmp_path: Path, retry_after: float | None
+@pytest.mark.parametrize(("retry_after", "wait"), [(0.2, 0.2), (None, WINDOW / 2)])
+def test_a_429_creates_nothing_and_says_how_long_the_window_needs(
+    fake: FakeWaveSpeed, tmp_path: Path, retry_after: float | None, wait: float
 ) -> None:
-    fake.set_faults({"submit": {"status": 429, "count": 2, "retry_after": retry_after}})
+    # Formerly retried inside submit: now the 429 goes back to the engine (which records that nothing is
+    # in flight and sends again after the wait), and Bronze's window without Retry-After means a share of it.
+    fake.set_faults({"submit": {"status": 429, "count": 1, "retry_after": retry_after}})
     b = backend(tmp_path)
-    started = time.monotonic()
-    run(b, lambda: render(b, make_job("s1", [media["woman"]]), tmp_path / "s1.mp4"))
-    stats = fake.stats()
-    assert (stats["submit_requests"], stats["submissions"]) == (3, 1)
-    if retry_after:
-        assert time.monotonic() - started >= 2 * retry_after
+    job = make_job("s1", ["https://cdn.example.com/a.png"])
+
+    async def scenario() -> tuple[RateLimited, float]:
+        with pytest.raises(RateLimited) as info:
+            await b.submit(job)
+        started = time.monotonic()
+        await b.submit(job)
+        return info.value, time.monotonic() - started
+
+    refused, waited = run(b, scenario)
+    assert refused.retry_after == pytest.approx(wait) and "nothing was submitted" in str(refused)
+    assert waited >= wait - 0.02  # the scheduler held the next submit for the window
+    assert (fake.stats()["submit_requests"], fake.stats()["submissions"]) == (2, 1)
 
 
 def test_a_429_holds_every_submit_for_the_window(fake: FakeWaveSpeed, tmp_path: Path) -> None:
@@ -44,21 +53,12 @@ def test_a_429_holds_every_submit_for_the_window(fake: FakeWaveSpeed, tmp_path: 
         await asyncio.sleep(0.2)  # the 429 has been answered: the window is full for everyone
         started = time.monotonic()
         await b.submit(make_job("b", ["https://cdn.example.com/b.png"]))
-        await first
+        with pytest.raises(RateLimited):
+            await first
         return time.monotonic() - started
 
     assert run(b, two_shots) >= 0.3  # shot b waited for a's Retry-After although it never got a 429
-    assert fake.stats()["submissions"] == 2
-
-
-def test_a_429_never_fails_a_submit_however_many_come(fake: FakeWaveSpeed, tmp_path: Path) -> None:
-    # Formerly "a 429 that never ends is retryable": now a 429 is a wait, not an attempt, so a long run of
-    # them (no Retry-After, as WaveSpeed documents none) ends in exactly one task.
-    fake.set_faults({"submit": {"status": 429, "count": 8}})
-    b = backend(tmp_path, submit_attempts=2)
-    task_id = run(b, lambda: b.submit(make_job("s1", ["https://cdn.example.com/a.png"])))
-    stats = fake.stats()
-    assert task_id in fake.tasks and (stats["submit_requests"], stats["submissions"]) == (9, 1)
+    assert fake.stats()["submissions"] == 1
 
 
 def test_pacing_never_sends_a_submit_the_tier_refuses(fake: FakeWaveSpeed, tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ What a backend raised decides what happens (see ``reelmake.errors``); every job 
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 import uuid
@@ -375,7 +376,7 @@ class Orchestrator:
                     await self.journal.arecord("failed", job.key, error=str(exc), stage="submit")
                     sent_at = None
                 pause = exc.retry_after if exc.retry_after is not None else _delay(self.options, 3)
-                self.on_event(job.shot_id, "queued", f"waiting for rate limit, next slot in {pause:.0f} s")
+                self.on_event(job.shot_id, "queued", f"waiting for rate limit, next slot in {math.ceil(pause)} s")
                 await asyncio.sleep(pause)
                 continue
             except NotSent as exc:  # no task exists: sending again is free

@@ -7,10 +7,11 @@ moment the provider can have created the task, so measured from there no ``per``
 or fixed, ever holds more than ``submits`` starts. A submit that provably created nothing (connection
 refused, a refusal with a reason) gives its token back at once.
 
-A 429 is not a strike: it means the window is full for a reason this process cannot see (another
-process or the website on the same account), so the scheduler waits for the window (``Retry-After``
-when given, else one token's share of the window, ``per / submits``) and the shot keeps its place. Nothing counts 429s, nothing gives up, and only
-submits pass through here: polls, uploads and downloads are never delayed by submit pacing.
+A 429 is not a failure: it means the window is full for a reason this process cannot see (another
+process or the website on the same account, a tier set too high), so every submit waits for the window
+(``Retry-After`` when given, else a share of the window that grows while 429s keep coming and resets on
+the next start, see :meth:`SubmitScheduler.refused`). Nothing gives up, and only submits pass through
+here: polls, uploads and downloads are never delayed by submit pacing.
 
 Waiters are served in arrival order; each is told how long until its own turn is expected
 (``on_wait(seconds)``), which the progress display shows as "waiting for rate limit, next slot in N s".
@@ -42,6 +43,7 @@ class _Window:
         self.submits, self.per, self.state_file = submits, per, state_file
         self.free_at = [0.0] * submits  # epoch seconds at which each token may be used again
         self.blocked_until = 0.0
+        self.streak = 0  # rounds of 429s since the last start that got through
         self.mutex = threading.Lock()
         self._load()
 
@@ -160,6 +162,7 @@ class SubmitScheduler:
         w = self._window
         with w.mutex:
             w.free_at[token] = self.clock() + w.per
+            w.streak = 0
         w.save()
         self._notify()
 
@@ -170,14 +173,25 @@ class SubmitScheduler:
         self._notify()
 
     def refused(self, token: int, retry_after: float | None) -> float:
-        """The provider answered 429: no task, and the window is full. Returns the seconds everyone waits."""
+        """The provider answered 429: no task, and the window is full. Returns the seconds everyone waits.
+
+        We held a token, so by our own count the window had room: the starts that fill it are not ours to
+        see (another process, the website, a tier set too high). Without ``Retry-After`` the wait starts at
+        one token's share of the window (at least 1/100 of it) and doubles for each new round of 429s
+        (several shots refused together are one round), up to the whole window; the first start that
+        gets through resets it. Nothing is ever given up on."""
         w = self._window
         now = self.clock()
         with w.mutex:
-            # We held a token, so by our own count the window had room: the starts that fill it are not
-            # ours to see. Without Retry-After, try again after one token's share of the window.
             w.free_at[token] = 0.0
-            wait = retry_after if retry_after is not None else w.per / w.submits
+            if retry_after is not None:
+                wait = retry_after
+            else:
+                if now >= w.blocked_until:
+                    w.streak += 1
+                base = max(w.per / w.submits, w.per / 100)
+                wait = min(w.per, base * 2 ** (w.streak - 1))
             w.blocked_until = max(w.blocked_until, now + wait)
+            wait = w.blocked_until - now
         self._notify()
         return wait

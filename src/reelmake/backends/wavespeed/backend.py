@@ -35,6 +35,7 @@ from ...errors import (
     BackendError,
     BackendUnavailable,
     NotSent,
+    RateLimited,
     SubmitAmbiguous,
     SubmitRejected,
     TaskFailed,
@@ -202,8 +203,9 @@ class WaveSpeedBackend:
         """POST the job once; return the task id. See the module docstring for the retry rules.
 
         Waits for the rate window first (``on_status("queued", "waiting for rate limit, next slot in N s")``),
-        then awaits ``on_send()`` and sends. A 429 gives the slot back and waits for the window again,
-        however long that takes: it never fails the shot."""
+        then awaits ``on_send()`` and sends. A 429 (no task) blocks the window for every submit of the
+        account and raises :class:`RateLimited` with the wait, so the engine records that nothing is in
+        flight and sends again once the window allows: a 429 never fails a shot."""
         body = await self.resolve(job)
         path = f"/api/v3/{job.endpoint}"
         what = f"shot {job.shot_id}: submit to {job.endpoint}"
@@ -242,11 +244,12 @@ class WaveSpeedBackend:
                 self.scheduler.answered(token)  # cancelled mid-request: it may have started a task
                 raise
             if response.status_code == 429:
-                # No task was created; the account's window is full. Not a strike: wait for the window.
+                # No task was created; the account's window is full. Not a strike: every submit of this
+                # account waits for the window, and the engine sends this one again after it.
                 pause = self.scheduler.refused(token, retry_after_seconds(response))
-                log.info("%s: WaveSpeed's rate limit is reached (HTTP 429); trying again in %.1fs", what, pause)
-                status("queued", f"rate limited by WaveSpeed (429), next slot in {math.ceil(pause)} s")
-                continue
+                log.info("%s: WaveSpeed's rate limit is reached (HTTP 429); next slot in %.1fs", what, pause)
+                raise RateLimited(f"{what}: WaveSpeed's rate limit is reached (HTTP 429); nothing was submitted",
+                                  retry_after=pause)
             try:
                 task_id = self._task_id(what, response)
             except SubmitRejected:
