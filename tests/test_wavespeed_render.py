@@ -176,6 +176,8 @@ def test_render_adopt_on_the_command_line(tmp_path: Path, refs: Path, provider: 
     base = ["render", str(path), "--yes", "--no-cut", "--json", "--cache-dir", str(tmp_path / ".reelmake")]
     bad = CliRunner().invoke(main, [*base, "--adopt", "a"])
     assert bad.exit_code == 2 and "expected SHOT=TASK_ID" in bad.output
+    unknown = CliRunner().invoke(main, [*base, "--adopt", "nope=abc123"])
+    assert unknown.exit_code == 2 and "names no shot" in unknown.output and provider.stats()["submissions"] == 0
     provider.set_faults({"submit": {"status": 500, "count": 2}})
     held = CliRunner().invoke(main, base)
     assert held.exit_code == 1 and len(json.loads(held.stdout)["failed"]) == 2

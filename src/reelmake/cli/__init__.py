@@ -223,6 +223,10 @@ def render(path: str, backend: str | None, cache_dir: str | None, as_json: bool,
     project = _open(path, backend, cache_dir, variants)
     the_plan = project.plan(_ids(force))
     chosen = the_plan.jobs(_ids(only))
+    for shot in adopt:
+        if not any(shot == j.key or j.id.matches(shot) for j in chosen):
+            raise click.BadParameter(f"{shot!r} names no shot this render would submit (rendered already? "
+                                     "add --force to render it again from the adopted task)", param_hint="--adopt")
     options = RenderOptions(jobs=jobs, max_cost=max_cost, resubmit=frozenset(_ids(resubmit)), adopt=adopt,
                             timeout=timeout)
     progress = present.Progress([j.shot_id for j in chosen], live=present.is_terminal() and not as_json,
