@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO))
 
 from reelmake.backends.wavespeed import compile as kling  # noqa: E402
 from reelmake.catalog import register_model  # noqa: E402
-from reelmake.jobs import TaskOutput  # noqa: E402
+from reelmake.jobs import Reconciliation, TaskOutput  # noqa: E402
 from reelmake.plugins import BackendPlugin, RequestFormat, register  # noqa: E402
 
 CALLS = {"submit": 0, "wait": 0, "fetch": 0}
@@ -44,7 +44,9 @@ class LatencyBackend:
     def preflight(self, jobs):
         pass
 
-    async def submit(self, job):
+    async def submit(self, job, *, on_status=None, on_send=None):
+        if on_send is not None:
+            await on_send()
         CALLS["submit"] += 1
         return f"t-{job.key[:12]}"
 
@@ -57,8 +59,8 @@ class LatencyBackend:
         CALLS["fetch"] += 1
         shutil.copyfile(self.clip, dest)
 
-    async def reconcile(self, job, since):
-        return None
+    async def reconcile(self, job, ambiguity):
+        return Reconciliation()
 
     async def aclose(self):
         pass

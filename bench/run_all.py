@@ -16,6 +16,7 @@ BENCHES = {
     "engine": (["bench_engine.py"], ["--quick"]),
     "cut": (["bench_cut.py"], ["--quick"]),
     "campaign": (["bench_campaign.py"], ["--variants", "40"]),
+    "ratelimit": (["bench_ratelimit.py"], ["--quick"]),
 }
 
 

@@ -23,7 +23,7 @@ from filelock import FileLock
 from reelmake.backends.wavespeed import compile as kling
 from reelmake.catalog import register_model
 from reelmake.errors import NotSent, SubmitAmbiguous, TaskFailed, TaskLost, Transient
-from reelmake.jobs import RenderJob, TaskOutput
+from reelmake.jobs import Ambiguity, Reconciliation, RenderJob, TaskOutput
 from reelmake.plugins import BackendPlugin, RequestFormat, register
 
 MODEL = "counting-v1"
@@ -78,7 +78,7 @@ class CountingBackend:
     def _fault(self, kind: str, job: RenderJob) -> bool:
         return job.shot_id in self.settings.get(kind, [])
 
-    async def submit(self, job: RenderJob) -> str:
+    async def submit(self, job: RenderJob, *, on_status=None, on_send=None) -> str:
         def create(data: dict) -> str:
             data["submissions"] += 1
             task_id = f"task-{data['submissions']}"
@@ -88,6 +88,8 @@ class CountingBackend:
 
         if self._fault("refuse_submit", job):
             raise NotSent("connection refused")
+        if on_send is not None:
+            await on_send()
         task_id = self.state.update(create)
         if self._fault("lose_submit_answer", job):
             raise SubmitAmbiguous("the connection dropped after the request was sent")
@@ -114,12 +116,13 @@ class CountingBackend:
         source = await asyncio.to_thread(_clip, self.media, job.duration, job.aspect_ratio)
         shutil.copyfile(source, dest)
 
-    async def reconcile(self, job: RenderJob, submitted_after: float) -> str | None:
+    async def reconcile(self, job: RenderJob, ambiguity: Ambiguity) -> Reconciliation:
+        # A test provider whose history shows which render a task was for (WaveSpeed's does not).
         tasks = self.state.read()["tasks"]
         for task_id, task in tasks.items():
-            if task["key"] == job.key and task["created"] >= submitted_after:
-                return task_id
-        return None
+            if task["key"] == job.key and task["created"] >= ambiguity.since - 1 and task_id not in ambiguity.known:
+                return Reconciliation(task_id, (task_id,))
+        return Reconciliation()
 
     async def aclose(self) -> None:
         pass

@@ -28,10 +28,12 @@ def test_kling_o3_standard_prices_match_the_spec_table_exactly(mode, seconds):
     assert money_json(cost) == SPEC_TABLE[mode][seconds]
 
 
-def test_pro_prices_are_marked_unconfirmed():
+def test_pro_rates_are_confirmed_except_the_reference_video_rate():
     pro = get_model("kling-video-o3-pro")
     assert pro.rates == {"base": Decimal("0.112"), "sound": Decimal("0.140"), "video": Decimal("0.168")}
+    assert pro.rate_confirmed("base") and pro.rate_confirmed("sound") and not pro.rate_confirmed("video")
     assert not pro.price_confirmed and get_model("kling-video-o3-std").price_confirmed
+    assert "kling-video-o3-pro" in pro.price_source and "other hosts" in pro.price_source
 
 
 def test_display_rounds_to_the_cent_but_json_stays_exact():

@@ -228,6 +228,17 @@ def test_multi_prompt_rules(project, segments, fragment):
     assert_one(project, path, problems, "multi_prompt:", fragment)
 
 
+def test_a_multi_prompt_segment_is_at_most_512_characters_as_compiled(project):
+    long = "@maya runs " + "on " * 165  # 506 characters as written; "@maya" compiles to "Figures 1 and 2"
+    path, problems = check(project, f"""
+  - id: one
+    prompt: "@maya runs"
+    multi_prompt: [{{prompt: "{long.strip()}", duration: 2}}, {{prompt: "@maya stops", duration: 3}}]
+""")
+    found = assert_one(project, path, problems, "multi_prompt:", "compiled segment prompt is")
+    assert found.path == "shots[0].multi_prompt[0].prompt" and "at most 512" in found.message
+
+
 def test_sound_with_a_reference_video_is_a_warning(project):
     path, problems = check(project, """
   - id: one
@@ -442,12 +453,13 @@ def test_validation_changes_nothing_on_disk(project):
     assert sorted(p.relative_to(project.root) for p in project.root.rglob("*")) == before
 
 
-def test_reference_to_video_without_references_is_a_warning(project):
+def test_a_shot_without_references_is_valid(project):
+    # WaveSpeed's model page: the prompt is the only required field (this was a warning until issue 11).
     path, problems = check(project, """
   - id: one
     prompt: "an empty street"
 """)
-    assert_one(project, path, problems, "an empty street", "may reject a shot without references", "warning")
+    assert problems == []
 
 
 def test_the_schema_lists_exactly_the_editors_transitions():
@@ -507,3 +519,25 @@ def test_schema_and_semantic_errors_are_all_reported_in_one_run(project):
         (25, "soundtrack[0].asset"),             # a soundtrack item naming no audio asset
     }
     assert errors == expected
+@pytest.mark.parametrize("block, fragment", [
+    ("{tier: platinum}", "tier"),
+    ("{rate_limit: {submits: 2}}", "per"),
+    ("{rate_limit: {submits: 0, per: 60}}", "submits"),
+])
+def test_wavespeed_tier_settings_are_checked(project, block, fragment):
+    path, problems = check(project, """
+  - id: one
+    prompt: "@maya runs"
+""", tail=f"backends:\n  wavespeed: {block}\n")
+    errors = only(problems)
+    assert errors and all(p.path.startswith("backends.wavespeed") for p in errors), [p.format() for p in problems]
+    assert any(fragment in p.format() for p in errors), [p.format() for p in problems]
+
+
+def test_wavespeed_tiers_fill_in_concurrency_and_rate_limit_unless_overridden():
+    from reelmake.backends.wavespeed.settings import resolve
+
+    assert resolve({}) == {"tier": "bronze", "max_concurrency": 2, "rate_limit": {"submits": 2, "per": 60}}
+    silver = resolve({"tier": "silver", "max_concurrency": 50})
+    assert silver["max_concurrency"] == 50 and silver["rate_limit"] == {"submits": 500, "per": 60}
+    assert resolve({"rate_limit": {"submits": 5, "per": 10}})["rate_limit"] == {"submits": 5, "per": 10}

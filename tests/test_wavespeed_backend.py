@@ -13,6 +13,7 @@ import pytest
 
 from reelmake.backends.wavespeed.backend import WaveSpeedBackend, poll_delays
 from reelmake.errors import BackendError, BackendUnavailable, OutputRejected, TaskFailed, TaskLost, Transient
+from reelmake.jobs import Ambiguity
 from reelmake.media import probe
 from tests.fakes.wavespeed import FakeWaveSpeed
 from tests.fakes.wavespeed_fixtures import FAST, KEY, backend, clips, fake, media, render, run  # noqa: F401 - fixtures
@@ -288,10 +289,10 @@ def test_key_never_appears_in_logs_errors_or_files(
                 await render(b, make_job("s2", [media["man"]]), tmp_path / "s2.mp4")
             except BackendError as exc:
                 errors.append(f"{exc!s} {exc!r}")
-        await b.reconcile(make_job("s2", [media["man"]]), time.time() - 60)
+        await b.reconcile(make_job("s2", [media["man"]]), Ambiguity(time.time() - 60, time.time()))
 
     run(b, scenario)
-    assert len(errors) == 3
+    assert len(errors) == 4  # 500, drop, moderation, and the 429 (which the engine turns into a wait)
     fake.api_key = KEY + "-rotated"  # the server now rejects our key and echoes it back in its message
     rejected = WaveSpeedBackend(dict(FAST), tmp_path / "cache")
     with pytest.raises(BackendError) as info:
@@ -347,3 +348,19 @@ def test_upload_hiccups_are_retried_without_duplicate_uploads(fake: FakeWaveSpee
     task_id = run(b, lambda: b.submit(make_job("s1", [media["woman"]])))
     assert fake.stats()["uploads"] == 1 and fake.stats()["submissions"] == 1
     assert fake.tasks[task_id]["inputs"]["images"][0].endswith("/woman.png")
+
+
+def test_price_check_falls_back_to_the_documented_pricing_route(
+    fake: FakeWaveSpeed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    b = backend(tmp_path)
+    job = make_job("s1", ["https://cdn.example.com/a.png"], sound=True)
+    original = b.api.send
+
+    async def no_price_route(method: str, path: str, **kwargs: Any) -> Any:
+        if path == "/api/v3/model/price":
+            path = "/api/v3/model/no-such-route"  # a deployment with only /api/v3/model/pricing
+        return await original(method, path, **kwargs)
+
+    monkeypatch.setattr(b.api, "send", no_price_route)
+    assert run(b, lambda: b.price(job)) == Decimal("0.336") == job.cost

@@ -48,7 +48,10 @@ STORYBOARD = {
         },
     ],
     "deliverables": [{"name": "master", "size": "320x180", "fps": 24}],
+    # Bronze, with its minute compressed to WINDOW seconds on both sides (the fake runs --window WINDOW).
+    "backends": {"wavespeed": {"tier": "bronze", "rate_limit": {"submits": 2, "per": 1.0}}},
 }
+WINDOW = 1.0
 
 
 @pytest.fixture
@@ -73,7 +76,8 @@ class FakeProcess:
 
     def __init__(self, state: Path, latency: float) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.fakes.wavespeed", "--port", "0", "--latency", str(latency), "--state", str(state), "--api-key", KEY],
+            [sys.executable, "-m", "tests.fakes.wavespeed", "--port", "0", "--latency", str(latency), "--state", str(state),
+             "--api-key", KEY, "--tier", "bronze", "--window", str(WINDOW)],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             text=True,

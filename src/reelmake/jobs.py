@@ -10,7 +10,7 @@ resulting :class:`RenderJob` and the backend produces one clip per job.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -229,3 +229,33 @@ class TaskOutput:
 # on_status(state, detail): state is one of "queued", "submitted", "running", "downloading", "done";
 # detail is free text (provider status, denoising step "12/30", …) for the progress display.
 StatusCallback = Callable[[str, str], None]
+
+# on_send(): awaited by a remote backend right before it sends a submit, each time it sends one; the
+# engine journals its intent there, so a shot still waiting (uploads, rate limit) has nothing in flight.
+SendHook = Callable[[], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Ambiguity:
+    """What the engine knows about a submit that may have created a task without returning its id, for
+    the backend to look the task up by (never by the request: hosts' histories do not show inputs).
+
+    ``since``/``until``: when the submit was sent and when it ended (epoch seconds; ``until`` is None
+    when the process died inside it). ``known``: every task id a journal of the workspace holds, none of
+    which can be this one. ``rivals``: the (duration, aspect ratio) of each other submit of the same
+    model in about the same window whose task id is also unknown (None where not recorded): a task in
+    the history may be one of theirs."""
+
+    since: float
+    until: float | None = None
+    known: frozenset[str] = frozenset()
+    rivals: tuple[tuple[float | None, str | None], ...] = ()
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """A backend's answer to an :class:`Ambiguity`: the task to adopt, or none, with the ``candidates``
+    it could not tell apart (task ids a person can check and adopt by hand)."""
+
+    task_id: str | None = None
+    candidates: tuple[str, ...] = ()

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from .errors import BackendUnavailable
-from .jobs import Prompt, RenderJob, ShotSpec, StatusCallback, TaskOutput
+from .jobs import Ambiguity, Prompt, Reconciliation, RenderJob, SendHook, ShotSpec, StatusCallback, TaskOutput
 
 ENTRY_POINT_GROUP = "reelmake.backends"
 
@@ -92,12 +92,14 @@ class RemoteBackend(Protocol):
     """A hosted API: tasks are submitted, paid for, polled and downloaded.
 
     Contract the orchestrator relies on for money safety (checked by tests/test_backend_contract.py):
-    - ``submit`` sends the request at most once per call and raises only the ``BackendError`` classes
+    - ``submit`` awaits ``on_send()`` right before each request it sends (the engine journals its
+      intent there), creates at most one task per call, and raises only the ``BackendError`` classes
       that say what happened: ``NotSent``/``RateLimited`` (no task), ``SubmitRejected`` (no task),
-      ``SubmitAmbiguous`` (a task may exist);
+      ``SubmitAmbiguous`` (a task may exist). Waiting for the provider's rate limit happens inside it,
+      before ``on_send``, reported through ``on_status``;
     - ``wait`` and ``fetch`` are safe to repeat for the same task id (after a crash, too); they raise
       ``TaskFailed``/``TaskLost`` only when the provider says the task is over;
-    - ``reconcile`` never submits or uploads anything.
+    - ``reconcile`` never submits or uploads anything, and adopts a task only when it is sure.
     """
 
     name: str
@@ -106,7 +108,7 @@ class RemoteBackend(Protocol):
     def preflight(self, jobs: list[RenderJob]) -> None:
         """Raise BackendUnavailable before anything is spent (missing API key, bad settings…)."""
 
-    async def submit(self, job: RenderJob) -> str:
+    async def submit(self, job: RenderJob, *, on_status: StatusCallback, on_send: SendHook) -> str:
         """Submit the job; return the provider task id."""
 
     async def wait(self, job: RenderJob, task_id: str, on_status: StatusCallback) -> TaskOutput:
@@ -115,8 +117,8 @@ class RemoteBackend(Protocol):
     async def fetch(self, job: RenderJob, output: TaskOutput, dest: Path) -> None:
         """Download and verify the clip into ``dest`` (a temp path the engine then moves)."""
 
-    async def reconcile(self, job: RenderJob, submitted_after: float) -> str | None:
-        """Find the task an ambiguous submit may have created (provider history); its id or None."""
+    async def reconcile(self, job: RenderJob, ambiguity: Ambiguity) -> Reconciliation:
+        """Find the task an ambiguous submit may have created (provider history, never by inputs)."""
 
     async def aclose(self) -> None:
         """Release connections."""

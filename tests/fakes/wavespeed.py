@@ -1,20 +1,27 @@
-"""A loopback WaveSpeed provider: the REST protocol of ``/work/shared/PROVIDERS.md`` on a real HTTP server.
+"""A loopback WaveSpeed provider built from WaveSpeed's documentation, not from our client.
 
-Faithful enough that the official ``wavespeed`` SDK (2.x) works against it unchanged. Tasks are
-``created`` → ``processing`` → ``completed`` after ``latency`` seconds (wall clock, so a restart keeps
-their progress), outputs are real mp4 files of the requested duration and aspect ratio served from
-the fake's own URL, and tasks and uploads persist in ``--state FILE`` (atomic JSON).
+Every answer cites where it comes from (a page of https://wavespeed.ai/docs, or the official SDK
+wavespeed 2.0.5, ``src/wavespeed/api/client.py``); where the documentation is silent the fake decides
+in the direction that costs the user money (see ``wavespeed_account`` and ``wavespeed_schema``). The
+official SDK runs against it unchanged (tests/test_fake_wavespeed.py).
+
+Tasks are ``created`` → ``processing`` → ``completed`` (or ``failed``) on the wall clock, so a restart
+keeps their progress; the account's tier limits how many start per window and how many run at once
+(over the limit a task waits in ``created``, as the account-levels page says). Outputs are real mp4
+files of the requested duration and aspect ratio served from the fake's own URL; tasks and uploads
+persist in ``--state FILE`` (atomic JSON). History items carry only the documented fields: no inputs.
 
 In tests::
 
-    with FakeWaveSpeed(latency=0.2, api_key="k") as fake:
+    with FakeWaveSpeed(latency=0.2, api_key="k", tier="bronze", window=1.0) as fake:
         fake.base_url            # http://127.0.0.1:PORT
-        fake.stats()             # {"submissions", "polls", "uploads", "downloads", ...}
+        fake.stats()             # {"submissions", "polls", "uploads", "downloads", "rate_limited", ...}
         fake.set_faults({"submit": {"status": 500, "count": 1}})
 
 As a process (prints its base URL on the first line)::
 
     python -m tests.fakes.wavespeed --port 0 --latency 2 --state /tmp/ws.json [--api-key KEY]
+        [--tier bronze|silver|gold|ultra] [--window SECONDS] [--over-concurrency queue|reject]
 
 Auth: every ``/api/v3`` route wants ``Authorization: Bearer <key>`` (the configured key, or any
 non-empty key when none is configured); otherwise 401 (whose message echoes the presented key, as
@@ -24,8 +31,10 @@ they take no Authorization header and refuse one.
 Control routes (no auth):
 
 - ``GET /_fake/stats`` → ``{"submissions": tasks created, "submit_requests": submit POSTs received,
-  "polls", "uploads" (completed), "downloads" (output GETs), "history", "price", "balance"}``.
-- ``GET /_fake/tasks`` → every task with its inputs.
+  "rate_limited": submits refused by the tier (429), "queued": tasks that waited for a concurrency slot,
+  "ignored_fields": unknown input fields received, "polls", "uploads" (completed), "downloads" (output
+  GETs), "history", "price", "balance"}``.
+- ``GET /_fake/tasks`` → every task with its inputs (what a history item never shows).
 - ``POST /_fake/faults`` with a JSON object; each key sets (or with ``null`` clears) one rule. Every rule
   takes ``count`` (fire on the next N matching requests; the default is 1) and/or ``share`` (fire with
   this probability, seeded by ``"seed"``; with both, at most ``count`` times):
@@ -66,30 +75,41 @@ from typing import Any
 from reelmake.fsutil import atomic_write_bytes, atomic_write_text
 
 from . import wavespeed_schema as schema
+from .wavespeed_account import TIERS, Limits, Tier
 from .wavespeed_faults import Faults
 from .wavespeed_handler import Handler
 from .wavespeed_media import ensure_clip
 
+# https://wavespeed.ai/docs/error-codes: names of the codes a failed task carries in data.code.
 TERMINAL_FAILURES = {
-    1200: "Content moderation: the prompt or a reference was flagged",
+    1200: "Content moderation: the content contains sensitive information",
     1400: "Missing required parameter",
     1401: "Invalid parameter",
-    1402: "A media URL could not be fetched",
-    1403: "Task failed",
+    1402: "Media access failed: unable to access the provided media URL",
+    1403: "Task execution failed",
     1405: "Task failed",
-    5000: "Internal server error",
+    5000: "Internal error",
     5003: "Service unavailable",
-    5004: "Task timed out",
+    5004: "Timeout",
 }
+# "Predictions are stored for 7 days" (https://wavespeed.ai/docs/what-are-predictions); the history API
+# "can only retrieve prediction data from the past 7 days" (/docs/docs-common-api/predictions).
+RETENTION = 7 * 24 * 3600.0
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    # Nanosecond precision and a Z, as the documented examples ("2025-05-19T06:09:15.948268264Z").
+    whole = datetime.fromtimestamp(int(ts), UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{whole}.{int(round((ts % 1) * 1e9)):09d}Z"
 
 
 class FakeWaveSpeed:
-    """The fake provider; ``start()``/``stop()`` or use it as a context manager."""
+    """The fake provider; ``start()``/``stop()`` or use it as a context manager.
+
+    ``tier`` is an account level (or a :class:`Tier`) and ``window`` the length of its "minute" in
+    seconds; ``over_concurrency`` is "queue" (documented) or "reject" (see ``wavespeed_account``).
+    ``discount_rate`` is what the price endpoint reports (its meaning is not documented)."""
 
     def __init__(
         self,
@@ -101,9 +121,15 @@ class FakeWaveSpeed:
         api_key: str | None = None,
         balance: Decimal = Decimal("100"),
         clips_dir: Path | None = None,
+        tier: str | Tier = "bronze",
+        window: float = 60.0,
+        over_concurrency: str = "queue",
+        discount_rate: float = 1.0,
     ) -> None:
         self.latency = latency
         self.api_key = api_key
+        self.limits = Limits(tier, window=window, over_concurrency=over_concurrency)
+        self.discount_rate = discount_rate
         self.faults = Faults()
         self._lock = threading.RLock()
         self._state_path = Path(state) if state else None
@@ -114,7 +140,9 @@ class FakeWaveSpeed:
         self.clips_dir = Path(clips_dir) if clips_dir else self.media_dir / "clips"
         self._initial_balance = balance
         self._counters = dict.fromkeys(
-            ("submissions", "submit_requests", "polls", "uploads", "downloads", "history", "price", "balance"), 0
+            ("submissions", "submit_requests", "rate_limited", "queued", "ignored_fields", "polls", "uploads",
+             "downloads", "history", "price", "balance"),
+            0,
         )
         self.tasks: dict[str, dict[str, Any]] = {}
         self.uploads: dict[str, dict[str, Any]] = {}
@@ -156,9 +184,9 @@ class FakeWaveSpeed:
     def set_faults(self, spec: dict[str, Any]) -> None:
         self.faults.configure(spec)
 
-    def count(self, name: str) -> None:
+    def count(self, name: str, n: int = 1) -> None:
         with self._lock:
-            self._counters[name] += 1
+            self._counters[name] += n
 
     # --- state -------------------------------------------------------------------------------
 
@@ -167,24 +195,39 @@ class FakeWaveSpeed:
             with self._lock:
                 atomic_write_text(self._state_path, json.dumps({"tasks": self.tasks, "uploads": self.uploads}))
 
-    def create_task(self, model: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    def create_task(self, model: str, inputs: dict[str, Any], webhook: str | None = None) -> dict[str, Any] | None:
+        """Create a billed task, or None when the tier refuses it (the caller answers 429).
+
+        The check and the creation happen under one lock: two submits racing for the last slot of a
+        window cannot both get it."""
         fail = self.faults.take("fail_tasks")
         if fail is None and not self._media_urls_exist(inputs):
             fail = {"code": 1402}
-        task = {
-            "id": uuid.uuid4().hex,
-            "model": model,
-            "inputs": inputs,
-            "created_at": time.time(),
-            "latency": self.latency,
-            "price": str(schema.price(model, inputs)),
-            "fail": None
-            if fail is None
-            else {"code": int(fail["code"]), "message": fail.get("message") or TERMINAL_FAILURES.get(int(fail["code"]), "Task failed")},
-        }
         with self._lock:
+            now = time.time()
+            if not self.limits.rate_allows(now, [t["created_at"] for t in self.tasks.values()]):
+                self._counters["rate_limited"] += 1
+                return None
+            started = self.limits.start_time(now, [t["started_at"] + t["latency"] for t in self.tasks.values()])
+            if started is None:
+                self._counters["rate_limited"] += 1
+                return None
+            task = {
+                "id": uuid.uuid4().hex,
+                "model": model,
+                "inputs": inputs,
+                "webhook": webhook,
+                "created_at": now,
+                "started_at": started,
+                "latency": self.latency,
+                "price": str(schema.price(model, inputs)),
+                "fail": None
+                if fail is None
+                else {"code": int(fail["code"]), "message": fail.get("message") or TERMINAL_FAILURES.get(int(fail["code"]), "Task failed")},
+            }
             self.tasks[task["id"]] = task
             self._counters["submissions"] += 1
+            self._counters["queued"] += started > now
             self.save()
         return task
 
@@ -198,36 +241,69 @@ class FakeWaveSpeed:
         return True
 
     def status_of(self, task: dict[str, Any]) -> str:
-        elapsed = time.time() - task["created_at"]
-        if elapsed >= task["latency"]:
+        """https://wavespeed.ai/docs/what-are-predictions: created (queued) → processing → completed | failed."""
+        now = time.time()
+        started, latency = task.get("started_at", task["created_at"]), task["latency"]
+        if now >= started + latency:
             return "failed" if task["fail"] else "completed"
-        return "created" if elapsed < task["latency"] * 0.25 else "processing"
+        return "created" if now < started + latency * 0.25 else "processing"
 
-    def prediction(self, task: dict[str, Any], *, with_inputs: bool = False) -> dict[str, Any]:
+    def _outputs(self, task: dict[str, Any], status: str) -> list[str]:
+        if status != "completed":
+            return []
+        inputs = task["inputs"]
+        sound = bool(inputs.get("sound")) and not inputs.get("video")
+        ensure_clip(self.clips_dir, inputs["duration"], inputs["aspect_ratio"], sound, inputs["prompt"])
+        return [f"{self.base_url}/media/outputs/{task['id']}.mp4"]
+
+    def prediction(self, task: dict[str, Any]) -> dict[str, Any]:
+        """The ``data`` of a submit answer or a result GET: the fields of
+        https://wavespeed.ai/docs/shared/submit-response (id, model, outputs, urls.get, has_nsfw_contents,
+        status, created_at, error, timings.inference); a failed task adds ``code``
+        (https://wavespeed.ai/docs/error-codes)."""
         status = self.status_of(task)
-        outputs: list[str] = []
-        if status == "completed":
-            inputs = task["inputs"]
-            sound = bool(inputs.get("sound")) and not inputs.get("video")
-            ensure_clip(self.clips_dir, inputs["duration"], inputs["aspect_ratio"], sound, inputs["prompt"])
-            outputs = [f"{self.base_url}/media/outputs/{task['id']}.mp4"]
+        outputs = self._outputs(task, status)
         data: dict[str, Any] = {
             "id": task["id"],
             "model": task["model"],
-            "status": status,
             "outputs": outputs,
             "urls": {"get": f"{self.base_url}/api/v3/predictions/{task['id']}/result"},
+            "has_nsfw_contents": [False] * len(outputs),
+            "status": status,
             "created_at": _iso(task["created_at"]),
             "error": "",
-            "has_nsfw_contents": [],
             "timings": {"inference": int(task["latency"] * 1000)} if status == "completed" else {},
         }
         if status == "failed":
-            data["error"] = f"{task['fail']['message']} (code {task['fail']['code']})"
+            data["error"] = task["fail"]["message"]
             data["code"] = task["fail"]["code"]
-        if with_inputs:
-            data["inputs"] = task["inputs"]
         return data
+
+    def history_item(self, task: dict[str, Any]) -> dict[str, Any]:
+        """An item of ``POST /api/v3/predictions`` (https://wavespeed.ai/docs/docs-common-api/predictions):
+        id, model, outputs, urls, has_nsfw_contents, status, created_at, error, executionTime, timings.
+        Never the inputs: nothing in the documented item says what was asked for."""
+        data = self.prediction(task)
+        data.pop("code", None)
+        data["executionTime"] = data["timings"].get("inference", 0)
+        return data
+
+    def history(self, *, model: str | None, status: str | None, after: float | None, before: float | None) -> list[dict[str, Any]]:
+        """Tasks of the last 7 days matching the filters, most recent first (as documented)."""
+        now = time.time()
+        with self._lock:
+            tasks = list(self.tasks.values())
+        items = [
+            t
+            for t in tasks
+            if t["created_at"] >= now - RETENTION
+            and (after is None or t["created_at"] >= after)  # "created at or after"
+            and (before is None or t["created_at"] <= before)
+            and (not model or t["model"] == model)
+            and (not status or self.status_of(t) == status)
+        ]
+        items.sort(key=lambda t: t["created_at"], reverse=True)
+        return items
 
     def output_path(self, task_id: str) -> Path | None:
         task = self.tasks.get(task_id)
@@ -238,6 +314,7 @@ class FakeWaveSpeed:
         return ensure_clip(self.clips_dir, inputs["duration"], inputs["aspect_ratio"], sound, inputs["prompt"])
 
     def balance(self) -> Decimal:
+        # Failed tasks are not charged (PROVIDERS.md: "Failed tasks are refunded by the provider").
         with self._lock:
             spent = sum(Decimal(t["price"]) for t in self.tasks.values() if not t["fail"])
         return self._initial_balance - spent
@@ -271,8 +348,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency", type=float, default=0.0, help="seconds from submit to completed")
     parser.add_argument("--state", type=Path, help="JSON file that keeps tasks and uploads across restarts")
     parser.add_argument("--api-key", help="the only key accepted (default: any non-empty key)")
+    parser.add_argument("--tier", choices=sorted(TIERS), default="bronze", help="account level (default bronze)")
+    parser.add_argument("--window", type=float, default=60.0, help="seconds in the tier's minute (default 60)")
+    parser.add_argument("--over-concurrency", choices=("queue", "reject"), default="queue")
     args = parser.parse_args(argv)
-    fake = FakeWaveSpeed(host=args.host, port=args.port, latency=args.latency, state=args.state, api_key=args.api_key)
+    fake = FakeWaveSpeed(host=args.host, port=args.port, latency=args.latency, state=args.state, api_key=args.api_key,
+                         tier=args.tier, window=args.window, over_concurrency=args.over_concurrency)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

@@ -15,6 +15,9 @@ from .wavespeed import FakeWaveSpeed
 from .wavespeed_jobs import make_image, make_video
 
 KEY = "ws-test-key-5f1e0c9a7d3b"
+# Bronze with its minute compressed to WINDOW seconds, on both sides: the fake enforces it, the client
+# paces by it (``rate_limit`` overrides the tier's 2 per 60 s).
+WINDOW = 0.4
 FAST = {
     "poll_initial": 0.02,
     "poll_max": 0.05,
@@ -22,6 +25,7 @@ FAST = {
     "retry_backoff": 0.02,
     "submit_timeout": 2.0,
     "read_timeout": 2.0,
+    "rate_limit": {"submits": 2, "per": WINDOW},
 }
 
 
@@ -45,7 +49,7 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clips: Path) -> Iterator[FakeWaveSpeed]:
     state = tmp_path / "fake" / "state.json"
-    with FakeWaveSpeed(latency=0.1, api_key=KEY, state=state, clips_dir=clips) as server:
+    with FakeWaveSpeed(latency=0.1, api_key=KEY, state=state, clips_dir=clips, tier="bronze", window=WINDOW) as server:
         monkeypatch.setenv("WAVESPEED_API_KEY", KEY)
         monkeypatch.setenv("WAVESPEED_BASE_URL", server.base_url)
         yield server
@@ -68,7 +72,7 @@ def run(backend: WaveSpeedBackend, coro_fn: Any) -> Any:
 
 
 async def render(b: WaveSpeedBackend, job: Any, dest: Path, states: list[str] | None = None) -> str:
-    task_id = await b.submit(job)
+    task_id = await b.submit(job, on_status=lambda state, detail: states.append(state) if states is not None else None)
     output = await b.wait(job, task_id, lambda state, detail: states.append(state) if states is not None else None)
     await b.fetch(job, output, dest)
     return task_id

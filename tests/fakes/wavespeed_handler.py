@@ -1,4 +1,9 @@
-"""HTTP routes of the fake WaveSpeed provider; state and the fault API live in ``tests.fakes.wavespeed``."""
+"""HTTP routes of the fake WaveSpeed provider; state and the fault API live in ``tests.fakes.wavespeed``.
+
+Each route names the page (or SDK file) it follows. The envelope ``{"code", "message", "data"}`` is
+on every page of https://wavespeed.ai/docs (e.g. /docs/shared/submit-response); error bodies carry
+``message`` and, for input errors, an ``error_code`` from https://wavespeed.ai/docs/error-codes.
+"""
 
 from __future__ import annotations
 
@@ -7,25 +12,38 @@ import re
 import socket
 import time
 from datetime import datetime
+from decimal import Decimal
 from email import policy
 from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from . import wavespeed_schema as schema
+from .wavespeed_account import upload_kind
 from .wavespeed_faults import FaultError
 
 if TYPE_CHECKING:
     from .wavespeed import FakeWaveSpeed
 
 
+def _upload_refusal(filename: str, size: int) -> tuple[int, str] | None:
+    """https://wavespeed.ai/docs/upload-files-api: 400 for a format it does not take, 413 when too large."""
+    kind = upload_kind(filename)
+    if kind is None:
+        return 400, f"invalid file or format not supported: {filename}"
+    if size > kind[1]:
+        return 413, f"file too large: {kind[0]} uploads are limited to {kind[1] // (1024 * 1024)} MB"
+    return None
+
+
 def _parse_time(value: Any) -> float | None:
-    if value is None or value == "":
+    """An ISO 8601 string (the documented type); anything else is refused, numbers included."""
+    if value is None:
         return None
-    if isinstance(value, (int, float)):
-        return float(value)
+    if not isinstance(value, str):
+        raise ValueError(value)
     return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
 
 
@@ -128,9 +146,11 @@ class Handler(BaseHTTPRequestHandler):
             return self._error(404, f"no route GET {path}")
         if not self._authorized():
             return None
-        if path == "/api/v3/balance":
+        if path == "/api/v3/balance":  # PROVIDERS.md: GET /api/v3/balance → data.balance
             self.fake.count("balance")
             return self._ok({"balance": float(self.fake.balance())})
+        # GET /api/v3/predictions/{id}/result (SDK 2.0.5 Client._get_result, /docs/shared/api-result) and
+        # GET /api/v3/predictions/{id} (https://wavespeed.ai/docs/get-result).
         match = re.fullmatch(r"/api/v3/predictions/([^/]+)(?:/result)?", path)
         if match:
             self.fake.count("polls")
@@ -183,17 +203,20 @@ class Handler(BaseHTTPRequestHandler):
             return None
         if path == "/api/v3/media/uploads":
             return self._upload_ticket()
-        if path == "/api/v3/media/upload/binary":
-            return self._upload_binary()
+        if path in ("/api/v3/media/upload/binary", "/api/v3/upload"):
+            return self._upload_binary(legacy=path == "/api/v3/upload")
         if path == "/api/v3/predictions":
             return self._history()
-        if path == "/api/v3/model/price":
-            return self._price()
-        return self._submit(path[len("/api/v3/") :])
+        if path in ("/api/v3/model/price", "/api/v3/model/pricing"):
+            return self._price(documented=path == "/api/v3/model/pricing")
+        webhook = parse_qs(urlsplit(self.path).query).get("webhook", [None])[0]
+        return self._submit(path[len("/api/v3/") :], webhook)
 
     # --- API ----------------------------------------------------------------------------------
 
-    def _submit(self, model: str) -> None:
+    def _submit(self, model: str, webhook: str | None) -> None:
+        """``POST /api/v3/{model_id}`` with the inputs as the JSON body (/docs/what-are-predictions;
+        SDK 2.0.5 Client._submit); ``?webhook=URL`` is recorded, not called (/docs/how-to-use-webhooks)."""
         self.fake.count("submit_requests")
         body = self._json_body()
         if model not in schema.MODELS:
@@ -204,6 +227,7 @@ class Handler(BaseHTTPRequestHandler):
             inputs = schema.validate(body)
         except schema.InputError as exc:
             return self._error(400, str(exc), exc.code)
+        self.fake.count("ignored_fields", len(schema.ignored(body)))
         rule = self.fake.faults.take("submit")
         if rule and rule.get("status") == 429:
             retry = {"Retry-After": str(rule["retry_after"])} if rule.get("retry_after") is not None else None
@@ -211,7 +235,10 @@ class Handler(BaseHTTPRequestHandler):
         if rule and not rule.get("create", True):
             self._drop() if rule.get("status") == "drop" else self._error(int(rule.get("status", 500)), "Internal server error")
             return None
-        task = self.fake.create_task(model, inputs)
+        task = self.fake.create_task(model, inputs, webhook)
+        if task is None:
+            # /docs/account-levels: the tier's videos per minute. No task; no Retry-After (none is documented).
+            return self._error(429, "Too many requests: your account level's rate limit was reached")
         self._slow("submit")
         if rule:
             self._drop() if rule.get("status") == "drop" else self._error(int(rule.get("status", 500)), "Internal server error")
@@ -219,29 +246,38 @@ class Handler(BaseHTTPRequestHandler):
         return self._ok(self.fake.prediction(task))
 
     def _history(self) -> None:
+        """``POST /api/v3/predictions`` (https://wavespeed.ai/docs/docs-common-api/predictions and
+        /docs/predictions-api): page and page_size (1–100) are required; model, status (completed,
+        failed, processing), created_after and created_before (ISO 8601) filter; items most recent first."""
         self.fake.count("history")
-        query = self._json_body() or {}
+        query = self._json_body()
         self._slow("history")
+        if query is None:
+            return self._error(400, "request body must be a JSON object", 1401)
+        for name in ("page", "page_size"):
+            if name not in query:
+                return self._error(400, f"missing required parameter: {name}", 1400)
+        page, size = query["page"], query["page_size"]
+        if not isinstance(page, int) or isinstance(page, bool) or page < 1:
+            return self._error(400, "page must be an integer of at least 1", 1401)
+        if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= 100:
+            return self._error(400, "page_size must be an integer from 1 to 100", 1401)
+        status = query.get("status")
+        if status not in (None, "completed", "failed", "processing"):
+            return self._error(400, "status must be completed, failed or processing", 1401)
         try:
             after, before = _parse_time(query.get("created_after")), _parse_time(query.get("created_before"))
         except ValueError:
             return self._error(400, "created_after/created_before must be ISO 8601 timestamps", 1401)
-        page, size = int(query.get("page") or 1), min(int(query.get("page_size") or 20), 100)
-        items = [
-            t
-            for t in self.fake.tasks.values()
-            if (after is None or t["created_at"] >= after)
-            and (before is None or t["created_at"] <= before)
-            and (not query.get("model") or t["model"] == query["model"])
-            and (not query.get("status") or self.fake.status_of(t) == query["status"])
-        ]
-        items.sort(key=lambda t: t["created_at"], reverse=True)
+        items = self.fake.history(model=query.get("model"), status=status, after=after, before=before)
         chunk = items[(page - 1) * size : page * size]
-        return self._ok(
-            {"page": page, "page_size": size, "total": len(items), "items": [self.fake.prediction(t, with_inputs=True) for t in chunk]}
-        )
+        return self._ok({"page": page, "items": [self.fake.history_item(t) for t in chunk]})
 
-    def _price(self) -> None:
+    def _price(self, *, documented: bool) -> None:
+        """``POST /api/v3/model/pricing`` → model_id, unit_price, currency
+        (https://wavespeed.ai/docs/docs-common-api/pricing); ``POST /api/v3/model/price`` → price,
+        discounted_price, discount_rate (PROVIDERS.md and issue 11; no documentation page was found for
+        this route, and what discount_rate means is not documented)."""
         self.fake.count("price")
         query = self._json_body() or {}
         self._slow("price")
@@ -253,17 +289,25 @@ class Handler(BaseHTTPRequestHandler):
         except schema.InputError as exc:
             return self._error(400, str(exc), exc.code)
         amount = schema.price(model, inputs)
-        return self._ok(
-            {"model_id": model, "price": float(amount), "discounted_price": float(amount), "discount_rate": 1.0, "currency": "USD"}
-        )
+        if documented:
+            return self._ok({"model_id": model, "unit_price": float(amount), "currency": "USD"})
+        discounted = amount * Decimal(str(self.fake.discount_rate))
+        return self._ok({"model_id": model, "price": float(amount), "discounted_price": float(discounted),
+                         "discount_rate": self.fake.discount_rate, "currency": "USD"})
 
     def _upload_ticket(self) -> None:
+        """``POST /api/v3/media/uploads`` with {filename, size, content_type?} → {download_url, upload:
+        {method: PUT, url, headers}}, then a PUT of the bytes (SDK 2.0.5 Client.upload). Size and format
+        limits of https://wavespeed.ai/docs/upload-files."""
         query = self._json_body()
         if self._injected("upload"):
             return None
         self._slow("upload")
         if not query or not isinstance(query.get("filename"), str) or not isinstance(query.get("size"), int):
             return self._error(400, "filename and size are required", 1400)
+        refusal = _upload_refusal(query["filename"], query["size"])
+        if refusal:
+            return self._error(*refusal)
         record = self.fake.new_upload(query["filename"], query["size"], query.get("content_type"))
         headers = {"Content-Type": record["content_type"]} if record["content_type"] else {}
         return self._ok(
@@ -273,7 +317,10 @@ class Handler(BaseHTTPRequestHandler):
             }
         )
 
-    def _upload_binary(self) -> None:
+    def _upload_binary(self, *, legacy: bool) -> None:
+        """``POST /api/v3/media/upload/binary`` (multipart ``file`` → {type, download_url, filename, size},
+        https://wavespeed.ai/docs/docs-common-api/media-upload) and the older ``POST /api/v3/upload``
+        (→ {url}, https://wavespeed.ai/docs/upload-files-api)."""
         body = self._body()
         if self._injected("upload"):
             return None
@@ -286,11 +333,21 @@ class Handler(BaseHTTPRequestHandler):
         if part is None:
             return self._error(400, "multipart field 'file' is required", 1400)
         data = part.get_payload(decode=True) or b""
-        record = self.fake.new_upload(part.get_filename() or "upload", len(data), part.get_content_type())
+        filename = part.get_filename() or "upload"
+        refusal = _upload_refusal(filename, len(data))
+        if refusal:
+            return self._error(*refusal)
+        record = self.fake.new_upload(filename, len(data), part.get_content_type())
         self.fake.finish_upload(record["token"], data)
-        return self._ok({"download_url": self.fake.download_url(record), "filename": record["name"], "size": len(data)})
+        url = self.fake.download_url(record)
+        if legacy:
+            return self._ok({"url": url})
+        kind = (upload_kind(filename) or ("file", 0))[0]
+        return self._ok({"type": kind, "download_url": url, "filename": record["name"], "size": len(data)})
 
     def _media(self, path: str) -> None:
+        """Outputs and uploads as pre-signed CDN links: no Authorization header (SDK 2.0.5 Client.upload
+        PUTs with only the ticket's headers; outputs are plain URLs, /docs/get-result)."""
         if "Authorization" in self.headers:
             return self._error(400, "media URLs are pre-signed and take no Authorization header")
         parts = unquote(path).split("/")

@@ -1,7 +1,21 @@
-"""Kling O3 reference-to-video input rules and prices, as the fake WaveSpeed provider applies them.
+"""Kling O3 reference-to-video inputs and prices, as the fake WaveSpeed provider applies them.
 
-Mirrors ``/work/shared/PROVIDERS.md`` (Kling O3 table) so compile bugs surface as the provider's own
-1400/1401 rejections in tests instead of as silent successes.
+Every rule names its source. Where the documentation is silent the fake takes the side that costs
+the user money: an input it does not know is accepted, ignored and billed (as a server that passes
+the body through would), and counted so tests can prove our client never sends one.
+
+Sources:
+- [std] https://wavespeed.ai/docs/docs-api/kwaivgi/kwaivgi-kling-video-o3-std-reference-to-video
+  (parameters: prompt required; video, images, keep_original_sound (default on), sound (default off),
+  aspect_ratio, duration 3–15 optional; "Multi-prompt support")
+- [pro] https://wavespeed.ai/docs/docs-api/kwaivgi/kwaivgi-kling-video-o3-pro-reference-to-video
+  ("up to 7 reference images (or up to 4 with a reference video)"; aspect 16:9 default, 9:16, 1:1;
+  duration 3–15, default 5; sound "only when no reference video")
+- [kling] Kling's own omni-video API (PROVIDERS.md): prompt ≤ 2500 characters, multi_prompt 1–6
+  segments, each prompt ≤ 512 characters, durations summing to the total; shot_type values.
+- [prices] WaveSpeed model pages: Std $0.084/s, $0.112/s with sound, $0.126/s with a reference video;
+  Pro $0.112/s and $0.140/s with sound (confirmed, issue 11); Pro's reference-video rate $0.168/s is
+  NOT confirmed anywhere (the catalog flags it the same way).
 """
 
 from __future__ import annotations
@@ -12,19 +26,22 @@ from typing import Any
 STD = "kwaivgi/kling-video-o3-std/reference-to-video"
 PRO = "kwaivgi/kling-video-o3-pro/reference-to-video"
 
-# Per-second rates by pricing mode: (no video, no sound), (sound), (reference video).
+# Per-second rates by pricing mode [prices].
 RATES: dict[str, dict[str, Decimal]] = {
     STD: {"base": Decimal("0.084"), "sound": Decimal("0.112"), "video": Decimal("0.126")},
     PRO: {"base": Decimal("0.112"), "sound": Decimal("0.140"), "video": Decimal("0.168")},
 }
 MODELS = frozenset(RATES)
 
-ASPECT_RATIOS = ("16:9", "9:16", "1:1")
-SHOT_TYPES = ("intelligent", "customize")
-MAX_PROMPT = 2500
-MAX_IMAGES = 7
-MAX_IMAGES_WITH_VIDEO = 4
-# Request-level switches the platform accepts on every model; not part of the model's schema.
+ASPECT_RATIOS = ("16:9", "9:16", "1:1")  # [pro]
+SHOT_TYPES = ("intelligent", "customize")  # PROVIDERS.md (WaveSpeed's spelling, not Kling's "intelligence")
+MAX_PROMPT = 2500  # [kling]
+MAX_SEGMENT_PROMPT = 512  # [kling]
+MAX_SEGMENTS = 6  # [kling]
+MAX_IMAGES = 7  # [pro]
+MAX_IMAGES_WITH_VIDEO = 4  # [pro]
+# Request switches every WaveSpeed model takes (the SDK's enable_sync_mode, wavespeed 2.0.5
+# src/wavespeed/api/client.py Client._submit); not part of the model's own parameters.
 PLATFORM_FIELDS = frozenset({"enable_sync_mode", "enable_base64_output"})
 FIELDS = frozenset(
     {"prompt", "images", "video", "keep_original_sound", "sound", "aspect_ratio", "duration", "shot_type", "multi_prompt"}
@@ -32,7 +49,8 @@ FIELDS = frozenset(
 
 
 class InputError(Exception):
-    """A rejected input: ``code`` is 1400 (missing parameter) or 1401 (invalid parameter)."""
+    """A rejected input: ``code`` is 1400 (missing parameter) or 1401 (invalid parameter), the codes of
+    https://wavespeed.ai/docs/error-codes."""
 
     def __init__(self, code: int, message: str) -> None:
         super().__init__(message)
@@ -47,27 +65,28 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def ignored(body: dict[str, Any]) -> list[str]:
+    """Fields the model does not know: silently ignored (and still billed), never an error."""
+    return sorted(set(body) - FIELDS - PLATFORM_FIELDS)
+
+
 def validate(body: dict[str, Any]) -> dict[str, Any]:
-    """Check a submit body against the Kling O3 schema; return it with defaults filled in."""
-    unknown = set(body) - FIELDS - PLATFORM_FIELDS
-    if unknown:
-        raise InputError(1401, f"unknown parameter(s): {', '.join(sorted(unknown))}")
+    """Check a submit body against the Kling O3 parameters; return the known inputs with defaults."""
     if "prompt" not in body:
-        raise InputError(1400, "missing required parameter: prompt")
+        raise InputError(1400, "missing required parameter: prompt")  # [std] "prompt: Yes"
     prompt = body["prompt"]
     if not isinstance(prompt, str) or not prompt.strip():
         raise InputError(1401, "prompt must be a non-empty string")
     if len(prompt) > MAX_PROMPT:
         raise InputError(1401, f"prompt is {len(prompt)} characters; at most {MAX_PROMPT} are allowed")
 
+    # [std]: images and video are optional, so a prompt alone is a valid request.
     images = body.get("images", [])
     if not isinstance(images, list) or not all(_is_url(u) for u in images):
         raise InputError(1401, "images must be a list of URLs")
     video = body.get("video")
     if video is not None and not _is_url(video):
         raise InputError(1401, "video must be a URL")
-    if not images and video is None:
-        raise InputError(1400, "missing required parameter: images (or video)")
     limit = MAX_IMAGES_WITH_VIDEO if video is not None else MAX_IMAGES
     if len(images) > limit:
         raise InputError(1401, f"{len(images)} images given; at most {limit} are allowed" + (" with a video" if video else ""))
@@ -78,6 +97,7 @@ def validate(body: dict[str, Any]) -> dict[str, Any]:
     aspect = body.get("aspect_ratio", "16:9")
     if aspect not in ASPECT_RATIOS:
         raise InputError(1401, f"aspect_ratio must be one of {', '.join(ASPECT_RATIOS)}, not {aspect!r}")
+    # [std]/[pro]: 3–15 s, also with a reference video (the price table lists 15 s with one).
     duration = body.get("duration", 5)
     if not _is_int(duration) or not 3 <= duration <= 15:
         raise InputError(1401, f"duration must be an integer from 3 to 15, not {duration!r}")
@@ -87,24 +107,29 @@ def validate(body: dict[str, Any]) -> dict[str, Any]:
 
     multi = body.get("multi_prompt")
     if multi is not None:
-        if not isinstance(multi, list) or not 1 <= len(multi) <= 6:
-            raise InputError(1401, "multi_prompt must be a list of 1 to 6 segments")
+        # Item shape {prompt, duration} is fal's and not confirmed on WaveSpeed (PROVIDERS.md); limits are Kling's.
+        if not isinstance(multi, list) or not 1 <= len(multi) <= MAX_SEGMENTS:
+            raise InputError(1401, f"multi_prompt must be a list of 1 to {MAX_SEGMENTS} segments")
         total = 0
         for i, seg in enumerate(multi):
             if not isinstance(seg, dict) or set(seg) != {"prompt", "duration"}:
                 raise InputError(1401, f"multi_prompt[{i}] must be {{prompt, duration}}")
             if not isinstance(seg["prompt"], str) or not seg["prompt"].strip():
                 raise InputError(1401, f"multi_prompt[{i}].prompt must be a non-empty string")
+            if len(seg["prompt"]) > MAX_SEGMENT_PROMPT:
+                raise InputError(1401, f"multi_prompt[{i}].prompt is {len(seg['prompt'])} characters; at most "
+                                       f"{MAX_SEGMENT_PROMPT} are allowed")
             if not _is_int(seg["duration"]) or seg["duration"] < 1:
                 raise InputError(1401, f"multi_prompt[{i}].duration must be an integer of at least 1")
             total += seg["duration"]
         if total != duration:
             raise InputError(1401, f"multi_prompt durations sum to {total}, not the duration {duration}")
 
+    known = {k: v for k, v in body.items() if k in FIELDS}
     return {
-        **body,
+        **known,
         "images": images,
-        "sound": body.get("sound", False),
+        "sound": body.get("sound", False),  # [std] default disabled
         "aspect_ratio": aspect,
         "duration": duration,
         "shot_type": shot_type,
@@ -112,7 +137,8 @@ def validate(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def mode(inputs: dict[str, Any]) -> str:
-    """The pricing mode of validated inputs: ``video`` beats ``sound`` beats ``base``."""
+    """The pricing mode of validated inputs: a reference video sets the rate whatever ``sound`` says
+    ([pro]: sound only when no reference video), else sound, else base."""
     if inputs.get("video"):
         return "video"
     return "sound" if inputs.get("sound") else "base"

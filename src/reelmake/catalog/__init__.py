@@ -24,7 +24,8 @@ class Model:
     compiler: str
     rates: dict[str, Decimal]
     price_source: str
-    price_confirmed: bool
+    price_confirmed: bool  # every rate confirmed at its source
+    unconfirmed_modes: frozenset[str]
     default_for_backend: bool
     raw: dict[str, Any]
 
@@ -35,6 +36,11 @@ class Model:
                 return default
             node = node[part]
         return node
+
+    def rate_confirmed(self, mode: str) -> bool:
+        """Whether the rate of ``mode`` (base, sound, video) was confirmed at the price source."""
+        return self.price_confirmed or (bool(self.raw.get("pricing", {}).get("confirmed"))
+                                        and mode not in self.unconfirmed_modes)
 
     def feature(self, name: str) -> bool:
         return bool(self.limit("features", name, default=False))
@@ -105,7 +111,8 @@ def load_catalog() -> dict[str, Model]:
             compiler=entry["compiler"],
             rates={mode: Decimal(str(pricing.get("rates", {}).get(mode, "0"))) for mode in MODES},
             price_source=pricing.get("source", ""),
-            price_confirmed=bool(pricing.get("confirmed", False)),
+            price_confirmed=bool(pricing.get("confirmed", False)) and not pricing.get("unconfirmed"),
+            unconfirmed_modes=frozenset(pricing.get("unconfirmed") or ()),
             default_for_backend=bool(entry.get("default_for_backend", False)),
             raw=entry,
         )

@@ -40,6 +40,15 @@ def _usd(ctx, param, value: str | None) -> Decimal | None:
     return amount
 
 
+def _adopt(ctx, param, values: tuple[str, ...]) -> dict[str, str]:
+    from ..engine.recovery import parse_adopt
+
+    try:
+        return parse_adopt(values)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc).removeprefix("--adopt ")) from None
+
+
 def _seconds(ctx, param, value: float | None) -> float | None:
     if value is not None and (not math.isfinite(value) or value <= 0):
         raise click.BadParameter(f"{value!r} is not a number of seconds greater than 0")
@@ -193,6 +202,8 @@ def _confirm(amount: Decimal) -> bool:
 @click.option("--only", metavar="ID,…", help="Render only these shots.")
 @click.option("--force", metavar="ID,…", help="Render these shots again even if cached.")
 @click.option("--resubmit", metavar="ID,…", help="Submit again shots whose earlier submit is ambiguous.")
+@click.option("--adopt", multiple=True, callback=_adopt, metavar="SHOT=TASK_ID",
+              help="Take this provider task as the shot's (a held ambiguous submit's candidate); repeatable.")
 @click.option("--price-check", is_flag=True, help="Ask the provider for each new shot's price first; stop if it "
                                                   "differs from the catalog by more than a cent.")
 @click.option("--no-cut", is_flag=True, help="Render clips only; do not cut deliverables.")
@@ -201,7 +212,7 @@ def _confirm(amount: Decimal) -> bool:
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before spending money.")
 def render(path: str, backend: str | None, cache_dir: str | None, as_json: bool, variants: tuple[str, ...],
            jobs: int | None, max_cost: Decimal | None, only: str | None, force: str | None, resubmit: str | None,
-           price_check: bool, no_cut: bool, out: str | None, timeout: float | None, yes: bool) -> None:
+           adopt: dict[str, str], price_check: bool, no_cut: bool, out: str | None, timeout: float | None, yes: bool) -> None:
     """Render what the plan says, in parallel, then cut every deliverable (every variant of a campaign,
     rendering shots they share once).
 
@@ -215,7 +226,12 @@ def render(path: str, backend: str | None, cache_dir: str | None, as_json: bool,
     project = _open(path, backend, cache_dir, variants)
     the_plan = project.plan(_ids(force))
     chosen = the_plan.jobs(_ids(only))
-    options = RenderOptions(jobs=jobs, max_cost=max_cost, resubmit=frozenset(_ids(resubmit)), timeout=timeout)
+    for shot in adopt:
+        if not any(shot == j.key or j.id.matches(shot) for j in chosen):
+            raise click.BadParameter(f"{shot!r} names no shot this render would submit (rendered already? "
+                                     "add --force to render it again from the adopted task)", param_hint="--adopt")
+    options = RenderOptions(jobs=jobs, max_cost=max_cost, resubmit=frozenset(_ids(resubmit)), adopt=adopt,
+                            timeout=timeout)
     progress = present.Progress([j.shot_id for j in chosen], live=present.is_terminal() and not as_json,
                                 quiet=as_json)
     with progress:
@@ -321,7 +337,7 @@ def status(path: str, backend: str | None, cache_dir: str | None, as_json: bool,
         if row.error:
             extra += f"  {row.error}"
         if row.state == "ambiguous":
-            extra += f"  (rerun to reconcile, or --resubmit {row.id})"
+            extra += f"  (rerun to reconcile, --adopt {row.id}=TASK_ID, or --resubmit {row.id})"
         click.echo(f"  {row.id:<{width}}  {row.state:<9}{extra}")
     counts = {s: sum(1 for r in rows if r.state == s) for s in ("rendered", "in_flight", "ambiguous", "pending",
                                                                  "failed")}

@@ -115,22 +115,20 @@ def _check_model(report: _Report, shot: Shot) -> None:
         report.add(_where(shot, "sound"), f"shot {shot.id!r}: sound is ignored with a reference video "
                                           "(priced at the reference-video rate)", warning=True)
     images = sum(len(files) for _, files in reference_names(report.sb, shot))
-    if images + (1 if shot.video else 0) < model.limit("min_references", default=0):
-        report.add(_where(shot, "prompt"), f"shot {shot.id!r}: {model.id} is reference-to-video and the provider "
-                                           "may reject a shot without references (1400, not charged): mention a "
-                                           "character or image asset, add `refs`, or set `video`", warning=True)
     limit = model.limit("reference_images", "max_with_video" if shot.video else "max")
     if limit is not None and images > limit:
         with_video = " with a reference video" if shot.video else ""
         report.add(_where(shot, "prompt"), f"shot {shot.id!r}: {images} reference images, but {model.id} takes at "
                                            f"most {limit}{with_video}")
     max_chars = model.limit("prompt", "max_chars")
-    if max_chars:
+    segment_chars = model.limit("multi_prompt", "max_chars")
+    if max_chars or segment_chars:
         for (path, _), compiled in zip(_prompts(shot), compiled_prompts(report.sb, shot, model), strict=True):
             length = len(compiled)
-            if length > max_chars:
-                report.add(path, f"shot {shot.id!r}: the compiled prompt is {length} characters; {model.id} "
-                                 f"accepts at most {max_chars}")
+            most, what = (segment_chars, "segment prompt") if path[2] == "multi_prompt" else (max_chars, "prompt")
+            if most and length > most:
+                report.add(path, f"shot {shot.id!r}: the compiled {what} is {length} characters; {model.id} "
+                                 f"accepts at most {most}")
 
 
 def _check_multi_prompt(report: _Report, shot: Shot) -> None:

@@ -1,12 +1,16 @@
 """The journal of paid provider tasks: append-only JSON lines, fsynced, one owner of "money in flight".
 
 Order of events per render key, written *before* the next step happens:
-  intent     → we are about to send the submit (if we crash now, the task may exist: ambiguous)
+  intent     → we are about to send the submit (if we crash now, the task may exist: ambiguous); it
+               records the model, duration and aspect ratio, which is how an ambiguous submit is told
+               apart from another one in the provider's history
   submitted  → the provider gave us a task id (resume by polling it; never submit again)
   ambiguous  → the submit may have reached the provider but gave no id (reconcile before resubmitting)
   done       → the clip is in the cache
   failed     → the task ended without a clip (the provider refunds failed tasks)
   abandoned  → the user chose to resubmit an ambiguous render (--resubmit)
+A "submitted" event with ``adopted`` or ``reconciled`` set names a task found afterwards (by hand or in the
+provider's history) for an ambiguous submit.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +43,10 @@ class TaskState:
     since: float  # when the intent was recorded
     updated: float
     error: str | None = None
+    model: str | None = None  # from the intent: what tells an ambiguous submit apart in the history
+    duration: float | None = None
+    aspect: str | None = None
+    ended: float | None = None  # when the submit was found ambiguous (None: it never returned)
 
     @property
     def in_flight(self) -> bool:
@@ -194,11 +202,18 @@ class Journal:
             self._known.add(task_id)
         previous = self._states.get(key)
         if kind == "intent" or previous is None:
-            self._states[key] = TaskState(key, str(event.get("job", "?")), str(event.get("backend", "?")),
-                                          kind, task_id, at, at, error)
+            duration = event.get("duration")
+            self._states[key] = TaskState(
+                key, str(event.get("job", "?")), str(event.get("backend", "?")), kind, task_id, at, at, error,
+                model=str(event["model"]) if event.get("model") else None,
+                duration=float(duration) if isinstance(duration, (int, float)) and not isinstance(duration, bool)
+                else None,
+                aspect=str(event["aspect"]) if event.get("aspect") else None,
+                ended=at if kind == "ambiguous" else None)
             return
-        self._states[key] = TaskState(key, previous.job_id, previous.backend, kind, task_id or previous.task_id,
-                                      previous.since, at, error)
+        ended = previous.ended if previous.ended is not None or kind != "ambiguous" else at
+        self._states[key] = replace(previous, status=kind, task_id=task_id or previous.task_id, updated=at,
+                                    error=error, ended=ended)
 
     def states(self) -> dict[str, TaskState]:
         """The latest state of every key ever journaled, as the file says now."""
@@ -220,6 +235,12 @@ class Journal:
         with self._read_mutex:
             self._refresh()
             return set(self._known)
+
+    def snapshot(self) -> tuple[dict[str, TaskState], set[str]]:
+        """``states()`` and ``task_ids()`` as of one reading of the file."""
+        with self._read_mutex:
+            self._refresh()
+            return dict(self._states), set(self._known)
 
     def compact(self, older_than: float) -> int:
         """Drop the events of keys whose last event is final and older than ``older_than`` (epoch

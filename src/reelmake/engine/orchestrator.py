@@ -6,7 +6,9 @@ Rules it enforces (SPEC §7):
 - a paid submit is journaled *before* it is sent and its task id right after, so a crash, Ctrl-C or
   timeout resumes the task instead of paying again; the journal is read again under the key's lock,
   so a task another process submitted is resumed, never submitted twice;
-- an ambiguous submit is reconciled with the provider's history, never blindly resubmitted;
+- an ambiguous submit is reconciled with the provider's history, never blindly resubmitted; a shot the
+  history cannot settle is held (with the candidate task ids) until ``--adopt`` or ``--resubmit``;
+- a rate-limit refusal (RateLimited) never fails a shot: it waits for the window, however long;
 - committed + reserved cost never exceeds this run's cap or the storyboard's shared budget;
 - one failing shot does not stop the others.
 
@@ -17,6 +19,7 @@ What a backend raised decides what happens (see ``reelmake.errors``); every job 
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 import uuid
@@ -41,8 +44,9 @@ from ..errors import (
     TaskFailed,
     Transient,
 )
-from ..jobs import RenderJob
+from ..jobs import Reconciliation, RenderJob
 from ..plugins import create_backend
+from . import recovery
 from .budget import Budget
 from .journal import TaskState
 from .lock import now_iso
@@ -58,6 +62,7 @@ class RenderOptions:
     jobs: int | None = None  # concurrency for every backend (overrides storyboard and catalog)
     max_cost: Decimal | None = None  # hard cap on what this run submits
     resubmit: frozenset[str] = frozenset()  # job ids (or keys) whose ambiguous submit may be sent again
+    adopt: Mapping[str, str] = field(default_factory=dict)  # job id (or key) → provider task id to adopt
     timeout: float | None = None  # per-shot seconds; default from backend settings, else 30 min remote
     attempts: int = 3  # tries for retryable failures (connect errors, refunded failed tasks, downloads)
     backoff: float = 1.0  # first retry delay in seconds; doubles with jitter
@@ -268,18 +273,21 @@ class Orchestrator:
         """The task to resume for ``job``, from the journal as it is now (read under the key's lock, so
         what another process submitted counts): its id, or None when a new task is to be submitted."""
         state: TaskState | None = await asyncio.to_thread(self.journal.state, job.key)
+        adopted = recovery.adoption(job, ids, self.options.adopt)
+        if adopted is not None and not (state is not None and state.in_flight and state.task_id):
+            return await self._adopt(job, ids, adopted)
         if state is None or not state.in_flight:
             return await self._recover_damaged(job)
         if state.task_id and state.status == "submitted":
             return state.task_id
-        task_id = await self._reconcile(job, backend, state.since)
-        if task_id is not None:
-            return task_id
+        found = await self._reconcile(job, backend, state.since, state.ended)
+        if found.task_id is not None:
+            return found.task_id
         if not ({job.key, *ids} & self.options.resubmit or any(job.id.matches(s) for s in self.options.resubmit)):
-            raise _Finished(Outcome(job.key, ids, "ambiguous", (
-                f"an earlier submit of {job.shot_id} may have created a paid task that reelmake cannot "
-                f"find in the provider's history; check the provider dashboard, then rerun with "
-                f"--resubmit {job.id.in_variant} to submit it again")))
+            detail = f"an earlier submit of {job.shot_id} may have created a paid task"
+            message = recovery.held_message(job, detail, found.candidates)
+            await self.journal.arecord("ambiguous", job.key, error=message, candidates=list(found.candidates))
+            raise _Finished(Outcome(job.key, ids, "ambiguous", message))
         await self.journal.arecord("abandoned", job.key, job=job.shot_id)
         return None
 
@@ -292,6 +300,17 @@ class Orchestrator:
             return None
         self.on_event(job.shot_id, "running", f"the stored clip is damaged; fetching task {task_id} again")
         await self.journal.arecord("submitted", job.key, task_id=task_id, job=job.shot_id, recovered=True)
+        return task_id
+
+    async def _adopt(self, job: RenderJob, ids: list[str], task_id: str) -> str:
+        """``--adopt``: take ``task_id`` as this job's task, unless another render already owns it."""
+        states, _ = await asyncio.to_thread(self.journal.snapshot)
+        holder = recovery.owner(task_id, states)
+        if holder is not None and holder.key != job.key:
+            raise _Finished(Outcome(job.key, ids, "failed", f"--adopt: task {task_id} already belongs to "
+                                                            f"{holder.job_id}; nothing was adopted"))
+        await self.journal.arecord("submitted", job.key, task_id=task_id, job=job.shot_id, adopted=True)
+        self.on_event(job.shot_id, "submitted", f"{task_id} (adopted)")
         return task_id
 
     async def _run_task(self, job: RenderJob, ids: list[str], backend: Any) -> tuple[str, Any, Decimal]:
@@ -337,50 +356,83 @@ class Orchestrator:
             return task_id, output, spent
         raise AssertionError("unreachable")
 
-    async def _reconcile(self, job: RenderJob, backend: Any, since: float) -> str | None:
-        found = await backend.reconcile(job, since - 120)  # clock skew margin
-        if found:
-            await self.journal.arecord("submitted", job.key, task_id=found, reconciled=True)
+    async def _reconcile(self, job: RenderJob, backend: Any, since: float, until: float | None) -> Reconciliation:
+        """Ask the backend for the task of an ambiguous submit (sent at ``since``, ended at ``until``)."""
+        states, known = await asyncio.to_thread(self.journal.snapshot)
+        self.on_event(job.shot_id, "queued", "looking for an ambiguous submit's task in the provider's history")
+        try:
+            found = await asyncio.wait_for(backend.reconcile(job, recovery.ambiguity(job, since, until, states, known)),
+                                           self._timeout(job, remote=True))
+        except (TimeoutError, BackendError) as exc:
+            found = Reconciliation(None, ())
+            self.on_event(job.shot_id, "queued", f"history lookup failed: {exc or 'timed out'}")
+        if found.task_id:
+            await self.journal.arecord("submitted", job.key, task_id=found.task_id, reconciled=True)
+            self.on_event(job.shot_id, "submitted", f"{found.task_id} (found in the provider's history)")
         return found
 
     async def _submit(self, job: RenderJob, backend: Any, ids: list[str]) -> str:
-        """Submit with the journal around it; send again only when the task provably does not exist."""
-        for attempt in range(self.options.attempts):
-            await self.journal.arecord("intent", job.key, job=job.shot_id, backend=job.backend, model=job.model)
+        """Submit with the journal around it; send again only when the task provably does not exist.
+
+        The intent is journaled by ``on_send``, which the backend awaits right before each request it
+        sends: a shot still uploading or waiting for the rate limit has nothing in flight."""
+        sent_at: float | None = None
+
+        async def on_send() -> None:
+            nonlocal sent_at
+            sent_at = time.time()
+            await self.journal.arecord("intent", job.key, job=job.shot_id, backend=job.backend, model=job.model,
+                                       duration=job.duration, aspect=job.aspect_ratio)
+
+        not_sent = 0
+        while True:
             try:
-                task_id = await backend.submit(job)
+                task_id = await backend.submit(job, on_status=self._status(job), on_send=on_send)
             except asyncio.CancelledError:
-                await self.journal.arecord("ambiguous", job.key, error="interrupted while submitting")
+                if sent_at is not None:
+                    await self.journal.arecord("ambiguous", job.key, error="interrupted while submitting")
                 raise
-            except (NotSent, RateLimited) as exc:  # no task exists: sending again is free
-                await self.journal.arecord("failed", job.key, error=str(exc), stage="submit")
-                if attempt + 1 == self.options.attempts:
+            except RateLimited as exc:  # no task exists; the window is full: wait for it, never give up
+                if sent_at is not None:
+                    await self.journal.arecord("failed", job.key, error=str(exc), stage="submit")
+                    sent_at = None
+                pause = exc.retry_after if exc.retry_after is not None else _delay(self.options, 3)
+                self.on_event(job.shot_id, "queued", f"waiting for rate limit, next slot in {math.ceil(pause)} s")
+                await asyncio.sleep(pause)
+                continue
+            except NotSent as exc:  # no task exists: sending again is free
+                if sent_at is not None:
+                    await self.journal.arecord("failed", job.key, error=str(exc), stage="submit")
+                    sent_at = None
+                not_sent += 1
+                if not_sent == self.options.attempts:
                     await asyncio.to_thread(self.budget.release, job.cost, committed=False)
                     raise _Finished(Outcome(job.key, ids, "failed", str(exc))) from None
-                hint = exc.retry_after if isinstance(exc, RateLimited) else None
-                await asyncio.sleep(_delay(self.options, attempt, hint))
+                await asyncio.sleep(_delay(self.options, not_sent - 1))
                 continue
             except SubmitRejected as exc:  # refused with a reason: no task, and it would be refused again
-                await self.journal.arecord("failed", job.key, error=str(exc), stage="submit")
+                if sent_at is not None:
+                    await self.journal.arecord("failed", job.key, error=str(exc), stage="submit")
                 await asyncio.to_thread(self.budget.release, job.cost, committed=False)
                 raise _Finished(Outcome(job.key, ids, "failed", str(exc))) from None
             except BackendError as exc:
                 # SubmitAmbiguous, or anything a backend did not classify: the task may exist.
                 detail = str(exc) if isinstance(exc, SubmitAmbiguous) else f"{exc} (after the request was sent)"
+                ended = time.time()
                 await self.journal.arecord("ambiguous", job.key, error=detail)
-                found = await self._reconcile(job, backend, time.time())
                 await asyncio.to_thread(self.budget.commit, job.cost)  # charged until proven otherwise
-                if found:
-                    return found
-                raise _Finished(Outcome(job.key, ids, "ambiguous", f"{detail}; the task may exist and be billed. "
-                                        "reelmake will look for it in the provider's history on the next run; to "
-                                        f"submit again anyway, rerun with --resubmit {job.id.in_variant}",
-                                        spent=job.cost)) from None
+                found = await self._reconcile(job, backend, sent_at if sent_at is not None else ended, ended)
+                if found.task_id:
+                    return found.task_id
+                message = recovery.held_message(job, detail, found.candidates)
+                await self.journal.arecord("ambiguous", job.key, error=message, candidates=list(found.candidates))
+                raise _Finished(Outcome(job.key, ids, "ambiguous", message, spent=job.cost)) from None
+            if sent_at is None:  # a backend that did not call on_send: keep the journal's order anyway
+                await on_send()
             await self.journal.arecord("submitted", job.key, task_id=task_id, job=job.shot_id)
             await asyncio.to_thread(self.budget.commit, job.cost)
             self.on_event(job.shot_id, "submitted", task_id)
             return task_id
-        raise AssertionError("unreachable")
 
     async def _fetch(self, job: RenderJob, ids: list[str], backend: Any, output: Any, spent: Decimal) -> str:
         for attempt in range(self.options.attempts):

@@ -47,11 +47,15 @@ class Progress:
                 self.started[job_id] = time.monotonic()
             if state in ("done", "failed", "cached", "skipped", "ambiguous"):
                 self.finished[job_id] = time.monotonic()
-            previous = self.state.get(job_id, ("", ""))[0]
+            previous, previous_detail = self.state.get(job_id, ("", ""))
             self.state[job_id] = (state, detail)
+        # A queued shot says why it waits (the rate limit, a history lookup) once per reason in plain
+        # lines; the live table shows the countdown itself.
+        reason_changed = state == "queued" and detail and _reason(detail) != _reason(previous_detail)
         if self._live:
             self._live.update(self._table())
-        elif not self.quiet and (state != previous or state in ("failed", "ambiguous")) and state != "queued":
+        elif not self.quiet and (reason_changed or (state != previous or state in ("failed", "ambiguous"))
+                                 and state != "queued"):
             done = len(self.finished)
             extra = f": {detail}" if detail else ""
             click.echo(f"[{done:>3}/{len(self.order)}] {job_id} {state}{extra}", err=True)
@@ -76,6 +80,11 @@ class Progress:
         done = len(self.finished)
         table.caption = f"{done}/{len(self.order)} finished"
         return table
+
+
+def _reason(detail: str) -> str:
+    """A status detail without its countdown ("waiting for rate limit, next slot in 12 s" → the reason)."""
+    return detail.split(", next slot in", 1)[0]
 
 
 def is_terminal() -> bool:

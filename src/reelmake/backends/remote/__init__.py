@@ -1,2 +1,3 @@
-"""What every hosted-API backend needs: allowed URLs and rate limits (``http``), an upload cache
-keyed by content (``uploads``), and verified streaming downloads (``download``)."""
+"""What every hosted-API backend needs: allowed URLs and ``Retry-After`` (``http``), submit pacing
+under the provider's rate limit (``pacing``), an upload cache keyed by content (``uploads``), and
+verified streaming downloads (``download``)."""

@@ -11,7 +11,7 @@ from typing import Any
 
 from ...plugins import BackendPlugin, RequestFormat
 from . import compile as kling
-from .settings import SCHEMA
+from .settings import SCHEMA, resolve
 
 
 def _create(settings: Mapping[str, Any], folder: Path) -> Any:
@@ -26,5 +26,6 @@ plugin = BackendPlugin(
     factory=_create,
     compilers={"kling-o3": RequestFormat(kling.prompt, kling.request)},
     settings_schema=SCHEMA,
+    runtime_settings=resolve,
     description="WaveSpeed AI (hosted, paid): Kling Video O3 reference-to-video",
 )

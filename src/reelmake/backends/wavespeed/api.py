@@ -7,6 +7,7 @@ upload or download host.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import httpx
 
 from ...errors import BackendError, Transient
-from ..remote.http import RateLimiter, retry_after_seconds
+from ..remote.http import retry_after_seconds
 
 log = logging.getLogger("reelmake.backends.wavespeed")
 
@@ -70,16 +71,21 @@ def decode(response: httpx.Response) -> Reply:
 
 
 class Api:
-    """An authenticated WaveSpeed API session: one httpx client, one limiter, one key."""
+    """An authenticated WaveSpeed API session: one httpx client, one key.
+
+    Nothing here waits for anything but its own request: a 429 on a poll or lookup pauses that request
+    only (``Retry-After`` when given, else ``rate_limit_backoff`` doubling), and submit pacing happens in
+    the backend, so polls are never held up by submits."""
 
     def __init__(
-        self, base_url: str, key: str, *, timeout: httpx.Timeout, limiter: RateLimiter, retry_backoff: float = 0.5
+        self, base_url: str, key: str, *, timeout: httpx.Timeout, retry_backoff: float = 0.5,
+        rate_limit_backoff: float = 2.0,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.retry_backoff = retry_backoff
+        self.rate_limit_backoff = rate_limit_backoff
         self._key = key
         self.timeout = timeout
-        self.limiter = limiter
         self._client: httpx.AsyncClient | None = None
 
     def __repr__(self) -> str:  # the key must not show up in reprs either
@@ -100,9 +106,12 @@ class Api:
         """``text`` with the key blanked out: providers sometimes echo credentials in errors."""
         return text.replace(self._key, "[redacted]") if self._key else text
 
+    def fingerprint(self) -> str:
+        """Names this account (endpoint and key) without revealing the key: for pacing state."""
+        return hashlib.sha256(f"{self.base_url}\n{self._key}".encode()).hexdigest()[:16]
+
     async def send(self, method: str, path: str, *, timeout: float | None = None, **kwargs: Any) -> httpx.Response:
-        """One authenticated request after the shared limiter allows it. No retries here."""
-        await self.limiter.wait()
+        """One authenticated request. No retries here."""
         headers = {"Authorization": f"Bearer {self._key}", "Accept": "application/json"}
         extra = {"timeout": httpx.Timeout(timeout, connect=self.timeout.connect)} if timeout else {}
         return await self.client.request(method, f"{self.base_url}{path}", headers=headers, **kwargs, **extra)
@@ -113,6 +122,7 @@ class Api:
         not be reached or kept failing, and :func:`api_error`'s BackendError when it refused the request.
         """
         delay = self.retry_backoff
+        limited = 0
         for attempt in range(1, attempts + 1):
             try:
                 response = await self.send(method, path, **kwargs)
@@ -125,13 +135,15 @@ class Api:
             else:
                 reply = decode(response)
                 if response.status_code == 429:
-                    pause = self.limiter.penalize(retry_after_seconds(response))
-                    log.warning("%s: rate limited by WaveSpeed (HTTP 429); pausing all requests %.1fs", what, pause)
                     if attempt == attempts:
                         raise Transient(f"{what}: WaveSpeed kept answering 429 (rate limited).")
+                    hinted = retry_after_seconds(response)
+                    pause = hinted if hinted is not None else min(60.0, self.rate_limit_backoff * 2**limited)
+                    limited += 1
+                    log.info("%s: rate limited by WaveSpeed (HTTP 429); this request waits %.1fs", what, pause)
+                    await asyncio.sleep(pause)
                     continue
                 if reply.ok:
-                    self.limiter.succeeded()
                     return reply.data
                 if 400 <= response.status_code < 500 or (response.status_code < 300 and reply.parsed):
                     raise api_error(what, reply, self.scrub)

@@ -3,13 +3,17 @@
 Money rules (PROVIDERS.md): the submit POST is not idempotent, so it is repeated only when the
 request provably never left (connect error) or was explicitly refused (429). Anything else after
 sending raises :class:`SubmitAmbiguous`: the orchestrator then calls :meth:`reconcile`, which looks
-the task up in the provider's history instead of paying twice.
+the task up in the provider's history instead of paying twice (see ``reconcile``).
 
-Settings (``backends.wavespeed`` in the storyboard; ``folder`` is the backend's workspace folder):
-``poll_initial`` / ``poll_max`` / ``poll_factor`` (seconds; default 2 → ×1.5 → 10);
-``connect_timeout`` (10), ``submit_timeout`` (60), ``read_timeout`` (30); ``max_download_mb`` (500);
-``rate_limit_backoff`` (2 s, doubled per consecutive 429 without Retry-After); ``retry_backoff`` (0.5 s,
-first pause before repeating a safe request); ``submit_attempts`` (5).
+Submits are paced by the account's tier (``settings.TIERS``): a submit waits for a free slot of the
+rate window before it is sent, and a 429 means "wait for the window", never a failure.
+
+Settings (``backends.wavespeed`` in the storyboard, see ``settings.SCHEMA``; ``folder`` is the backend's
+workspace folder): ``tier`` / ``max_concurrency`` / ``rate_limit``; ``poll_initial`` / ``poll_max`` /
+``poll_factor`` (seconds; default 2 → ×1.5 → 10); ``connect_timeout`` (10), ``submit_timeout`` (60),
+``read_timeout`` (30); ``max_download_mb`` (500); ``rate_limit_backoff`` (2 s, a poll's pause after a
+429); ``retry_backoff`` (0.5 s, first pause before repeating a safe request); ``submit_attempts`` (5,
+for connect errors); ``clock_skew`` (120 s, around an ambiguous submit's window in the history).
 The key comes from ``WAVESPEED_API_KEY`` only, and the endpoint from the catalog or the user's
 environment (``WAVESPEED_BASE_URL``, which tests point at a loopback fake): never from a storyboard.
 """
@@ -17,12 +21,10 @@ environment (``WAVESPEED_BASE_URL``, which tests point at a loopback fake): neve
 from __future__ import annotations
 
 import asyncio
-import logging
+import math
 import os
 import re
-import time
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -40,11 +42,14 @@ from ...errors import (
     TaskLost,
     Transient,
 )
-from ...jobs import RenderJob, StatusCallback, TaskOutput, is_file_ref
+from ...jobs import Ambiguity, Reconciliation, RenderJob, SendHook, StatusCallback, TaskOutput, is_file_ref
 from ..remote.download import download_and_verify
-from ..remote.http import RateLimiter, check_url, retry_after_seconds
+from ..remote.http import check_url, retry_after_seconds
+from ..remote.pacing import SubmitScheduler
 from ..remote.uploads import UploadCache
+from . import reconcile as history
 from .api import DEFAULT_BASE_URL, Api, api_error, decode, log
+from .settings import resolve
 from .uploads import PROVIDER_TTL, Uploader
 
 KEY_ENV = "WAVESPEED_API_KEY"
@@ -64,8 +69,6 @@ TASK_ERRORS: dict[int, tuple[str, bool]] = {
     5003: ("the provider is unavailable (the task is refunded; a new one may succeed)", True),
     5004: ("the task timed out at the provider (refunded; a new one may succeed)", True),
 }
-# What identifies our task among the provider's recent ones (besides the references, when known).
-MATCHED_FIELDS = ("prompt", "duration", "aspect_ratio", "sound", "shot_type", "multi_prompt")
 _CODE_IN_TEXT = re.compile(r"\b(1[24]0[0-5]|500[0-9])\b")
 
 
@@ -81,17 +84,6 @@ def poll_delays(initial: float, factor: float, maximum: float) -> Iterator[float
         delay = min(delay * factor, maximum)
 
 
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _epoch(value: Any) -> float:
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return 0.0
-
-
 class WaveSpeedBackend:
     """Renders Kling O3 jobs on WaveSpeed; see the module docstring for settings and safety rules."""
 
@@ -99,7 +91,8 @@ class WaveSpeedBackend:
     remote = True
 
     def __init__(self, settings: Mapping[str, Any], folder: Path | None = None) -> None:
-        self.settings = dict(settings)
+        self.settings = resolve(settings)
+        self.folder = Path(folder) if folder else None
         self.base_url = (os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
         self.poll_initial = float(self.settings.get("poll_initial", 2.0))
         self.poll_max = float(self.settings.get("poll_max", 10.0))
@@ -111,10 +104,12 @@ class WaveSpeedBackend:
         self.timeout = httpx.Timeout(
             float(self.settings.get("read_timeout", 30.0)), connect=float(self.settings.get("connect_timeout", 10.0))
         )
-        self.limiter = RateLimiter(base_delay=float(self.settings.get("rate_limit_backoff", 2.0)))
+        self.rate_limit_backoff = float(self.settings.get("rate_limit_backoff", 2.0))
+        self.clock_skew = float(self.settings.get("clock_skew", 120.0))
         self._upload_dir = Path(folder) / "uploads" if folder else None
         self._api: Api | None = None
         self._uploader: Uploader | None = None
+        self._scheduler: SubmitScheduler | None = None
 
     def __repr__(self) -> str:
         return f"WaveSpeedBackend(base_url={self.base_url!r})"
@@ -144,10 +139,23 @@ class WaveSpeedBackend:
             self.preflight([])
             key = os.environ[KEY_ENV].strip()
             self._api = Api(
-                self.base_url, key, timeout=self.timeout, limiter=self.limiter, retry_backoff=self.retry_backoff
+                self.base_url, key, timeout=self.timeout, retry_backoff=self.retry_backoff,
+                rate_limit_backoff=self.rate_limit_backoff,
             )
             self._uploader = Uploader(self._api, UploadCache(self._upload_dir, self.base_url, PROVIDER_TTL))
         return self._api
+
+    @property
+    def scheduler(self) -> SubmitScheduler:
+        """Submit pacing for this account (shared with every backend on it in this process, and kept in
+        the workspace so the next run knows the window too)."""
+        if self._scheduler is None:
+            limit = self.settings["rate_limit"]
+            account = self.api.fingerprint()
+            state = self.folder / f"submits-{account}.json" if self.folder else None
+            self._scheduler = SubmitScheduler(int(limit["submits"]), float(limit["per"]), account=account,
+                                              state_file=state)
+        return self._scheduler
 
     @property
     def uploader(self) -> Uploader:
@@ -190,21 +198,38 @@ class WaveSpeedBackend:
             raise SubmitRejected(f"shot {job.shot_id}: reference {ref!r} is neither a local file nor an https:// URL.")
         return ref
 
-    async def submit(self, job: RenderJob) -> str:
-        """POST the job once; return the task id. See the module docstring for the retry rules."""
+    async def submit(self, job: RenderJob, *, on_status: StatusCallback | None = None,
+                     on_send: SendHook | None = None) -> str:
+        """POST the job once; return the task id. See the module docstring for the retry rules.
+
+        Waits for the rate window first (``on_status("queued", "waiting for rate limit, next slot in N s")``),
+        then awaits ``on_send()`` and sends. A 429 (no task) blocks the window for every submit of the
+        account and raises :class:`RateLimited` with the wait, so the engine records that nothing is in
+        flight and sends again once the window allows: a 429 never fails a shot."""
         body = await self.resolve(job)
         path = f"/api/v3/{job.endpoint}"
         what = f"shot {job.shot_id}: submit to {job.endpoint}"
+        status = on_status or (lambda state, detail: None)
         delay = 2 * self.retry_backoff
-        for attempt in range(1, self.submit_attempts + 1):
+        refused_connections = 0
+        while True:
+            token = await self.scheduler.acquire(
+                lambda wait: status("queued", f"waiting for rate limit, next slot in {math.ceil(wait)} s"))
+            if on_send is not None:
+                try:
+                    await on_send()
+                except BaseException:
+                    self.scheduler.unused(token)  # nothing was sent
+                    raise
             try:
                 response = await self.api.send("POST", path, json=body, timeout=self.submit_timeout)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 # The request never reached the provider: no task exists, trying again is free.
-                log.warning(
-                    "%s: could not connect (%s), attempt %d/%d", what, type(exc).__name__, attempt, self.submit_attempts
-                )
-                if attempt == self.submit_attempts:
+                self.scheduler.unused(token)
+                refused_connections += 1
+                log.warning("%s: could not connect (%s), attempt %d/%d", what, type(exc).__name__,
+                            refused_connections, self.submit_attempts)
+                if refused_connections >= self.submit_attempts:
                     raise NotSent(
                         f"{what}: could not connect to {self.base_url} ({type(exc).__name__}). "
                         "Nothing was submitted; check the network and run again."
@@ -213,24 +238,32 @@ class WaveSpeedBackend:
                 delay = min(delay * 2, 60 * self.retry_backoff)
                 continue
             except httpx.TransportError as exc:
+                self.scheduler.answered(token)  # it may have started a task: it counts against the window
                 raise self._ambiguous(what, f"{type(exc).__name__}: {exc}") from None
+            except BaseException:
+                self.scheduler.answered(token)  # cancelled mid-request: it may have started a task
+                raise
             if response.status_code == 429:
-                pause = self.limiter.penalize(retry_after_seconds(response))
-                log.warning("%s: rate limited (HTTP 429); all WaveSpeed requests pause %.1fs", what, pause)
-                if attempt == self.submit_attempts:
-                    raise RateLimited(
-                        f"{what}: WaveSpeed kept answering 429 (rate limited); nothing was submitted. "
-                        "Lower backends.wavespeed.max_concurrency or --jobs, or wait and run again.",
-                        retry_after=pause,
-                    )
-                continue
-            return self._task_id(what, response)
-        raise AssertionError("unreachable")
+                # No task was created; the account's window is full. Not a strike: every submit of this
+                # account waits for the window, and the engine sends this one again after it.
+                pause = self.scheduler.refused(token, retry_after_seconds(response))
+                log.info("%s: WaveSpeed's rate limit is reached (HTTP 429); next slot in %.1fs", what, pause)
+                raise RateLimited(f"{what}: WaveSpeed's rate limit is reached (HTTP 429); nothing was submitted",
+                                  retry_after=pause)
+            try:
+                task_id = self._task_id(what, response)
+            except SubmitRejected:
+                self.scheduler.unused(token)  # refused with a reason: nothing was created
+                raise
+            except BaseException:
+                self.scheduler.answered(token)
+                raise
+            self.scheduler.answered(token)
+            return task_id
 
     def _task_id(self, what: str, response: httpx.Response) -> str:
         reply = decode(response)
         if reply.ok and isinstance(reply.data, dict) and reply.data.get("id"):
-            self.limiter.succeeded()
             task_id = str(reply.data["id"])
             log.info("%s: task %s created", what, task_id)
             return task_id
@@ -247,8 +280,7 @@ class WaveSpeedBackend:
     def _ambiguous(self, what: str, reason: str) -> SubmitAmbiguous:
         return SubmitAmbiguous(
             f"{what}: the request was sent but no task id came back ({self.api.scrub(reason)}). A paid task may "
-            "exist: reelmake looks for it in WaveSpeed's history before submitting again, and reports the shot "
-            "as ambiguous if it cannot tell (see `reelmake status`; `--resubmit` to pay again deliberately)."
+            "exist: reelmake looks for it in WaveSpeed's history before submitting again"
         )
 
     # --- waiting ----------------------------------------------------------------------------
@@ -323,75 +355,40 @@ class WaveSpeedBackend:
 
     # --- recovery and prices -----------------------------------------------------------------
 
-    async def reconcile(self, job: RenderJob, submitted_after: float) -> str | None:
-        """The task an ambiguous submit created: same model, created after ``submitted_after`` (epoch
-        seconds, minus clock skew), same prompt, duration and (when known) references. None if none.
-        """
-        expected = self._resolved_for_match(job)
-        after = submitted_after - 300.0  # our clock and the provider's may disagree by minutes
-        query = {
-            "page_size": 100,
-            "model": job.endpoint,
-            "created_after": _iso(after),
-            "created_before": _iso(time.time() + 300.0),
-        }
-        matches: list[tuple[float, str]] = []
-        for page in range(1, 11):
-            data = await self.api.call(
-                "POST", "/api/v3/predictions", what=f"shot {job.shot_id}: history lookup", json={**query, "page": page}
-            )
-            items = (data or {}).get("items") or []
-            for item in items:
-                inputs = item.get("inputs") or item.get("input")
-                if item.get("model") not in (None, job.endpoint) or not isinstance(inputs, dict):
-                    continue
-                if all(inputs.get(k) == v for k, v in expected.items()):
-                    matches.append((_epoch(item.get("created_at")), str(item["id"])))
-            if len(items) < query["page_size"]:
-                break
-        if not matches:
-            log.info("shot %s: no task in WaveSpeed's history matches the ambiguous submit", job.shot_id)
-            return None
-        # The first task created after the submit started is ours; an identical one from minutes before
-        # (an earlier --force take) only counts when the clocks disagree and nothing later matches.
-        matches.sort(key=lambda m: (m[0] < submitted_after - 5.0, m[0]))
-        if len(matches) > 1:
-            log.warning(
-                "shot %s: %d tasks match the ambiguous submit (%s); resuming %s",
-                job.shot_id, len(matches), ", ".join(i for _, i in matches), matches[0][1],
-            )
-        return matches[0][1]
-
-    def _resolved_for_match(self, job: RenderJob) -> dict[str, Any]:
-        """The input fields a history item must carry to be ours. Reference URLs take part only when
-        their uploads are cached: reconciling must never upload anything."""
-        request = job.request
-        expected = {k: request[k] for k in MATCHED_FIELDS if k in request}
-        images = [self._known_url(job, ref) for ref in request.get("images", [])]
-        if None not in images:
-            expected["images"] = images
-        video = request.get("video")
-        if video is not None and (url := self._known_url(job, video)) is not None:
-            expected["video"] = url
-        return expected
-
-    def _known_url(self, job: RenderJob, ref: str) -> str | None:
-        return self.uploader.cache.get(job.file(ref).sha256) if is_file_ref(ref) else ref
+    async def reconcile(self, job: RenderJob, ambiguity: Ambiguity) -> Reconciliation:
+        """The task an ambiguous submit created, found in WaveSpeed's history by model and time window
+        alone (documented history items carry no inputs); see ``reconcile`` for when it adopts one."""
+        return await history.reconcile(self, job, ambiguity)
 
     async def price(self, job: RenderJob) -> Decimal:
-        """The provider's exact charge for ``job`` (``POST /api/v3/model/price``), for ``--price-check``.
+        """The provider's list price for ``job``, for ``--price-check``.
 
-        References are uploaded (and cached) first because the price endpoint takes the same inputs as
-        a submit; the uploads are reused by the render that follows.
+        ``POST /api/v3/model/price`` answers ``price``, ``discounted_price`` and ``discount_rate``; where it
+        does not exist, the documented ``POST /api/v3/model/pricing`` answers ``unit_price``. The list
+        price is what the catalog records; a discount is logged, never assumed (its terms are not
+        documented). References are uploaded (and cached) first because the price endpoints take the
+        same inputs as a submit; the uploads are reused by the render that follows.
         """
         inputs = await self.resolve(job)
         what = f"shot {job.shot_id}: price check"
         query = {"model_id": job.endpoint, "inputs": inputs}
-        data = await self.api.call("POST", "/api/v3/model/price", what=what, json=query)
         try:
-            return Decimal(str(data["price"]))
+            data = await self.api.call("POST", "/api/v3/model/price", what=what, json=query)
+            field = "price"
+        except BackendError as exc:
+            if exc.code not in (404, 405):
+                raise
+            data = await self.api.call("POST", "/api/v3/model/pricing", what=what, json=query)
+            field = "unit_price"
+        try:
+            listed = Decimal(str(data[field]))
         except (KeyError, TypeError, InvalidOperation):
-            raise BackendError(f"shot {job.shot_id}: WaveSpeed's price answer has no price: {data!r}") from None
+            raise BackendError(f"shot {job.shot_id}: WaveSpeed's price answer has no {field}: {data!r}") from None
+        discounted = data.get("discounted_price") if isinstance(data, dict) else None
+        if discounted is not None and str(discounted) != str(data[field]):
+            log.info("%s: list price $%s, discounted $%s (discount_rate %s)", what, listed, discounted,
+                     data.get("discount_rate"))
+        return listed
 
 
 __all__ = ["BASE_URL_ENV", "KEY_ENV", "TASK_ERRORS", "WaveSpeedBackend"]
