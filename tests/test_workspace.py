@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -80,19 +81,24 @@ def test_gc_keeps_what_a_lock_references_and_removes_old_unreferenced_clips(proj
     path, workspace = _rendered(project)
     keys = sorted(workspace.clips.keys())
     assert len(keys) == 2
-    # The storyboard drops shot two: its clip is no longer referenced once the lock is rewritten.
+    # The storyboard drops shot two: its entry moves to the lock's history, which keeps its clip for the
+    # grace period; after that both the history entry and the clip go.
     path.write_text(TWO_SHOTS.replace('  - {id: two, prompt: "second"}\n', ""))
     assert render(path).ok
-    gone = next(k for k in keys if k not in (project.root / "spot.lock").read_text())
+    lock = project.root / "spot.lock"
+    gone = next(k for k in keys if f"key: {k}" not in lock.read_text().split("history:")[0])
     young = gc(project.root, dry_run=True)
-    assert young.removed == [] and young.young == 1 and young.kept == 1  # inside the grace period
+    assert young.removed == [] and young.kept == 2  # the history still references it
     for file in (workspace.clips.clip_path(gone), workspace.clips.meta_path(gone)):
         _age(file, 8)
+    old = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 8 * 86400))
+    lock.write_text(re.sub(r"superseded_at: '?[0-9T:Z-]+'?", f"superseded_at: '{old}'", lock.read_text()))
     dry = gc(project.root, dry_run=True)
     assert [p for p, _ in dry.removed] == [f"clips/{gone[:2]}/{gone}"] and dry.freed > 0
     assert workspace.clips.has(gone)  # a dry run removes nothing
     done = gc(project.root)
     assert not workspace.clips.has(gone) and len(list(workspace.clips.keys())) == 1 and done.freed == dry.freed
+    assert gone not in lock.read_text()  # its history entry went with it
 
 
 def test_gc_never_removes_the_clip_of_a_task_in_flight(project):

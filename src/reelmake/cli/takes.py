@@ -8,7 +8,7 @@ from decimal import Decimal
 import click
 
 from .. import present
-from . import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, _confirm, _emit_json, _open, _report, _usd, main, target_options
+from .app import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, _confirm, _emit_json, _open, _report, _usd, main, target_options
 
 
 @main.command()
