@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,17 @@ from jsonschema import Draft202012Validator
 from reelmake.catalog import load_catalog
 from reelmake.core.compile import render_key
 from reelmake.errors import BackendError, BackendUnavailable
-from reelmake.jobs import InputFile, JobId, Mention, Reference, RenderJob, ShotSpec, file_ref
+from reelmake.jobs import (
+    Ambiguity,
+    InputFile,
+    JobId,
+    Mention,
+    Reconciliation,
+    Reference,
+    RenderJob,
+    ShotSpec,
+    file_ref,
+)
 from reelmake.media import probe
 from reelmake.plugins import LocalBackend, RemoteBackend, get_plugin
 from tests.conftest import make_image
@@ -138,8 +149,13 @@ def test_a_job_becomes_a_clip_of_its_duration_and_aspect(harness: Harness, tmp_p
         try:
             backend.preflight([job])
             if backend.remote:
-                task_id = await backend.submit(job)
-                assert isinstance(task_id, str) and task_id
+                sends: list[int] = []
+
+                async def on_send() -> None:  # the engine journals its intent here, right before the POST
+                    sends.append(1)
+
+                task_id = await backend.submit(job, on_status=lambda s, d: statuses.append((s, d)), on_send=on_send)
+                assert isinstance(task_id, str) and task_id and sends == [1]
                 output = await backend.wait(job, task_id, lambda s, d: statuses.append((s, d)))
                 assert output.task_id == task_id
                 await backend.fetch(job, output, dest)
@@ -153,7 +169,7 @@ def test_a_job_becomes_a_clip_of_its_duration_and_aspect(harness: Harness, tmp_p
     info = probe(dest)
     assert info.has_video and info.duration == pytest.approx(3.0, abs=0.5)
     assert info.width and info.height and info.width > info.height
-    assert statuses and all(isinstance(s, str) and isinstance(d, str) for s, d in statuses)
+    assert all(isinstance(s, str) and isinstance(d, str) for s, d in statuses)  # progress, when there is any
     if harness.submissions is not None:
         assert harness.submissions() == 1
 
@@ -166,11 +182,13 @@ def test_reconcile_of_a_job_never_submitted_finds_nothing_and_submits_nothing(ha
 
     async def scenario() -> str | None:
         try:
-            return await backend.reconcile(_job(harness, tmp_path, "never-sent"), 0.0)
+            now = time.time()
+            return await backend.reconcile(_job(harness, tmp_path, "never-sent"), Ambiguity(now - 5, now))
         finally:
             await backend.aclose()
 
-    assert asyncio.run(scenario()) is None
+    found = asyncio.run(scenario())
+    assert isinstance(found, Reconciliation) and found.task_id is None and found.candidates == ()
     assert harness.submissions is not None and harness.submissions() == 0
 
 
