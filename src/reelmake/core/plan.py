@@ -272,7 +272,11 @@ def _refs_by_name(request: Mapping[str, Any], inputs: Mapping[str, str]) -> dict
 
 
 def changed_fields(old: Mapping[str, Any], job: RenderJob) -> tuple[str, ...]:
-    """Why a render is stale, in the storyboard's words: fields that changed, references by name."""
+    """Why a render is stale, in the storyboard's words: fields that changed, references by name.
+
+    Another host speaks another request format, so after a host change its fields are not compared."""
+    if old.get("backend") not in (None, job.backend):
+        return (f"host changed ({old.get('backend')} → {job.backend})",)
     changes = [name for name in ("backend", "model") if old.get(name) != getattr(job, name)]
     old_request = old.get("request") if isinstance(old.get("request"), Mapping) else {}
     new_request = dict(job.request)
@@ -290,7 +294,7 @@ def changed_fields(old: Mapping[str, Any], job: RenderJob) -> tuple[str, ...]:
 
 
 def _row(job: RenderJob, status: str, changes: tuple[str, ...] = (), task_id: str | None = None) -> PlanRow:
-    model = get_model(job.model)
+    model = get_model(job.model, job.backend)
     rate = model.limit("gpu_seconds_per_second") if model else None
     return PlanRow(job.id, job.backend, job.model, job.duration, job.aspect_ratio, job.mode, job.cost, status,
                    job.key, changes, task_id, rate * job.duration if rate else None, job)
