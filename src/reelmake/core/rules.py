@@ -130,6 +130,9 @@ def _check_model(report: _Report, shot: Shot) -> None:
                                           "or pick another host")
     if shot.multi_prompt and not model.feature("multi_prompt"):
         report.add(_where(shot, "multi_prompt"), f"shot {shot.id!r}: {model.id} does not support multi_prompt")
+    elif shot.multi_prompt and shot.video and model.limit("features", "multi_prompt_with_video") is False:
+        report.add(_where(shot, "multi_prompt"), f"shot {shot.id!r}: {model.backend} takes a reference video on a "
+                                                 "route without multi_prompt; drop one or pick another host")
     if shot.sound and not model.feature("sound"):
         report.add(_where(shot, "sound"), f"shot {shot.id!r}: {model.id} generates no audio; the clip will have "
                                           "a silent track", warning=True)
@@ -165,8 +168,9 @@ def _check_reference_counts(report: _Report, shot: Shot, model: Model, images: i
     per_character = model.limit("reference_images", "max_per_character")
     for name, files in reference_names(report.sb, shot):
         if per_character and name in report.sb.characters and len(files) > per_character:
-            report.add(("characters", name, "images"), f"character {name!r} has {len(files)} images; "
-                       f"{model.id} on {model.backend} takes at most {per_character} per character (shot {shot.id!r})")
+            report.add(_where(shot, "prompt"), f"shot {shot.id!r}: character {name!r} has {len(files)} images; "
+                                               f"{model.id} on {model.backend} takes at most {per_character} per "
+                                               "character")
 
 
 def _check_multi_prompt(report: _Report, shot: Shot) -> None:
