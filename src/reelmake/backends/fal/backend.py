@@ -213,7 +213,10 @@ class FalBackend:
             except httpx.TransportError as exc:
                 reason = type(exc).__name__
             else:
-                if response.status_code != 429 and response.status_code < 500:
+                # A 5xx that names its error type is the request's own failure (fal's request errors carry
+                # X-Fal-Error-Type), not a gateway's: it is the answer, not a reason to ask again.
+                own_error = "x-fal-error-type" in response.headers
+                if response.status_code != 429 and (response.status_code < 500 or own_error):
                     return response
                 reason = f"HTTP {response.status_code}"
             await asyncio.sleep(delay)

@@ -242,7 +242,11 @@ class KlingBackend:
         external = self.attempts.current_id(job)
         if external is None:
             return None  # this job was never sent from this workspace
-        found = await self._lookup(job, external)
+        try:
+            found = await self._lookup(job, external)
+        except Transient as exc:
+            raise Transient(f"{exc} The submit may have created task {external}: the shot stays ambiguous, nothing "
+                            "is sent again, and the next run looks again.", code=exc.code) from None
         if found is None:
             log.info("shot %s: Kling has no task %s: the ambiguous submit created nothing", job.shot_id, external)
             return None
