@@ -213,3 +213,25 @@ def test_sending_a_kling_job_again_with_its_id_adopts_the_task_instead_of_paying
 
     first, second = asyncio.run(scenario())
     assert first == second and kling.stats()["submissions"] == 1 and kling.stats()["submit_requests"] == 2
+
+
+def test_kling_o3_4k_and_seedance_render_on_fal_in_their_own_formats(project, fal):
+    path = project.write("""
+reelmake: 1
+title: fal catalogue
+characters:
+  maya: {images: [refs/a.png]}
+assets:
+  sneaker: {image: refs/c.png}
+shots:
+  - {id: uhd, prompt: "@maya and @sneaker", model: kling-video-o3-4k, duration: 3}
+  - {id: dance, prompt: "@maya dances", model: seedance-2.0-reference, duration: 4, seed: 3}
+backends:
+  fal: {poll_initial: 0.05, poll_max: 0.1}
+""")
+    result = run(path)
+    assert sorted(result.result.ids("rendered")) == ["dance", "uhd"], result.result.failures()
+    assert result.result.spent == Decimal("0.42") * 3 + Decimal("0.3024") * 4
+    endpoints = sorted(t["endpoint"] for t in fal.tasks.values())
+    assert endpoints == ["bytedance/seedance-2.0/reference-to-video", "fal-ai/kling-video/o3/4k/reference-to-video"]
+    assert fal.stats()["submissions"] == 2

@@ -155,3 +155,23 @@ def test_plan_hosts_prices_aurora_on_every_host_side_by_side():
     text = CliRunner().invoke(main, ["plan", "storyboards/aurora/aurora.yaml", "--hosts"]).output
     header = next(line for line in text.splitlines() if "model @ host now" in line)
     assert header.split()[-3:] == ["wavespeed", "fal", "kling"] and "Not available:" in text
+
+
+def test_veo_and_wan_on_wavespeed_describe_mentions_and_send_their_own_fields(project):
+    shots = ('  - {id: veo, prompt: "@maya laces up @sneaker", model: veo-3.1-fast-reference, duration: 8, sound: true}\n'
+             '  - {id: wan, prompt: "@maya runs", model: wan-3.0-reference, duration: 12, seed: 7}')
+    veo, wan = jobs_of(loaded(storyboard(project, shots)).storyboard)
+    assert veo.endpoint == "google/veo3.1-fast/reference-to-video" and veo.request["generate_audio"] is True
+    assert veo.request["prompt"] == "maya (young woman) laces up sneaker" and len(veo.request["images"]) == 3
+    assert "duration" not in veo.request  # Veo's clip is always 8 s
+    assert wan.request["duration"] == 12 and wan.request["seed"] == 7 and wan.request["enable_prompt_expansion"] is False
+
+
+def test_seedance_numbers_every_image_and_refuses_a_reference_video(project):
+    path = storyboard(project, '  - {id: one, prompt: "@maya laces up @sneaker", model: seedance-2.0-reference}')
+    (job,) = jobs_of(loaded(path).storyboard)
+    assert job.request["prompt"] == "@Image1 and @Image2 laces up @Image3" and job.request["duration"] == "4"
+    bad = storyboard(project, '  - {id: one, prompt: "@maya", model: seedance-2.0-reference, video: dance}')
+    with pytest.raises(ValidationError) as caught:
+        load(bad)
+    assert any("cannot use a reference video" in p.message for p in caught.value.errors)
