@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from reelmake.catalog import load_catalog
+from reelmake.catalog import get_model, load_offers
 from reelmake.core.compile import render_key
 from reelmake.errors import BackendError, BackendUnavailable
 from reelmake.jobs import (
@@ -75,7 +75,31 @@ def _local(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.M
     yield Harness("local", "wan2.1-vace-1.3b", settings)
 
 
-HARNESSES = {"animatic": _animatic, "wavespeed": _wavespeed, "local": _local}
+@contextlib.contextmanager
+def _fal(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
+    from tests.fakes.fal import FakeFal
+
+    with FakeFal(latency=0.1, api_key="contract-fal-key", clips_dir=tmp_path / "fake-clips") as server:
+        monkeypatch.setenv("FAL_KEY", "contract-fal-key")
+        monkeypatch.setenv("FAL_BASE_URL", server.base_url)
+        yield Harness("fal", "kling-video-o3-std", {"poll_initial": 0.05, "poll_max": 0.1},
+                      lambda: server.stats()["submissions"])
+
+
+@contextlib.contextmanager
+def _kling(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
+    from tests.fakes.kling import FakeKling
+
+    with FakeKling(latency=0.1, access_key="contract-access-key-0123456789abcdef", secret_key="contract-secret-key-0123456789abcdef0123",
+                   clips_dir=tmp_path / "fake-clips") as server:
+        monkeypatch.setenv("KLING_ACCESS_KEY", "contract-access-key-0123456789abcdef")
+        monkeypatch.setenv("KLING_SECRET_KEY", "contract-secret-key-0123456789abcdef0123")
+        monkeypatch.setenv("KLING_BASE_URL", server.base_url)
+        yield Harness("kling", "kling-video-o3-std", {"poll_initial": 0.05, "poll_max": 0.1},
+                      lambda: server.stats()["submissions"])
+
+
+HARNESSES = {"animatic": _animatic, "wavespeed": _wavespeed, "local": _local, "fal": _fal, "kling": _kling}
 
 
 @pytest.fixture(params=sorted(HARNESSES))
@@ -91,7 +115,7 @@ def _job(harness: Harness, tmp_path: Path, shot: str = "contract") -> RenderJob:
     spec = ShotSpec(shot=shot, prompt=(Mention("maya"), " laces up on a rooftop"), aspect_ratio="16:9",
                     duration=3.0, sound=False, shot_type="intelligent",
                     references=(Reference("maya", "character", (file_ref(digest),), "a runner"),))
-    model = load_catalog()[harness.model]
+    model = get_model(harness.model, harness.name)
     fmt = get_plugin(harness.name).compilers[model.compiler]
     request = fmt.request(spec, model, harness.settings)
     return RenderJob(id=JobId(shot), key=render_key(harness.name, model.id, model.endpoint, request),
@@ -117,7 +141,7 @@ def test_the_plugin_is_registered_under_its_name_with_a_valid_settings_schema(ha
 
 def test_every_catalog_model_of_the_backend_speaks_a_format_the_backend_has(harness: Harness) -> None:
     plugin = get_plugin(harness.name)
-    models = [m for m in load_catalog().values() if m.backend == harness.name]
+    models = [offers[harness.name] for offers in load_offers().values() if harness.name in offers]
     assert models
     for model in models:
         assert model.compiler in plugin.compilers, f"{model.id} speaks {model.compiler!r}"

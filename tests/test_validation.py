@@ -389,7 +389,8 @@ def test_models_must_belong_to_the_backend(project):
     backend: animatic
     model: kling-video-o3-std
 """)
-    assert_one(project, path, problems, "    model: kling-video-o3-std", "not in the catalog for backend 'animatic'")
+    assert_one(project, path, problems, "    backend: animatic",
+               "animatic does not offer kling-video-o3-std; hosts that have it: wavespeed, fal, kling")
 
 
 def test_local_models_reject_reference_videos_and_multi_prompt(project):

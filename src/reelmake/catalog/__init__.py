@@ -1,4 +1,11 @@
-"""The model catalog (limits, prices, endpoints) as data, and exact decimal pricing."""
+"""The model catalog (limits, prices, endpoints) as data, and exact decimal pricing.
+
+A model is offered by one or more hosts (the backend that runs it: ``wavespeed``, ``fal``, ``kling``,
+or ``animatic``/``local`` for the free ones). ``models.yaml`` writes an entry's first offer with the
+entry's own ``backend``/``endpoint``/``compiler``/``pricing`` (every entry had exactly one before hosts
+existed) and further hosts under ``offers:``; an offer repeats only what differs from the model, and
+its limits are merged over the model's. :class:`Model` is always one model *as one host offers it*.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +25,7 @@ class Model:
     """One catalog entry. ``raw`` keeps every figure for limits the code reads by name."""
 
     id: str
-    backend: str
+    backend: str  # the host that runs it
     label: str
     endpoint: str
     compiler: str
@@ -28,6 +35,16 @@ class Model:
     unconfirmed_modes: frozenset[str]
     default_for_backend: bool
     raw: dict[str, Any]
+    hosts: tuple[str, ...] = ()  # every host that offers this model, the default first
+    video_endpoint: str | None = None  # where a shot with a reference video goes, when that differs
+
+    @property
+    def host(self) -> str:
+        return self.backend
+
+    def endpoint_for(self, *, has_video: bool) -> str:
+        """The endpoint one shot is sent to (some hosts take a reference video on a separate route)."""
+        return self.video_endpoint if has_video and self.video_endpoint else self.endpoint
 
     def limit(self, *path: str, default: Any = None) -> Any:
         node: Any = self.raw
@@ -90,42 +107,85 @@ def money_json(amount: Decimal) -> str:
 
 _REGISTERED: dict[str, dict[str, Any]] = {}
 
+# Offer keys that describe the offer itself; every other key of an offer overrides a model limit.
+_OFFER_KEYS = ("backend", "endpoint", "video_endpoint", "compiler", "pricing", "default_for_backend", "label",
+               "offers")
+
 
 def register_model(model_id: str, entry: dict[str, Any]) -> None:
     """Add a catalog entry at run time (plugin backends, tests); same fields as models.yaml."""
     _REGISTERED[model_id] = entry
-    load_catalog.cache_clear()
+    load_offers.cache_clear()
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def _offer(model_id: str, host: str, entry: dict[str, Any], offer: dict[str, Any], hosts: tuple[str, ...]) -> Model:
+    limits = {k: v for k, v in entry.items() if k not in _OFFER_KEYS}
+    raw = _merge(limits, {k: v for k, v in offer.items() if k not in _OFFER_KEYS})
+    pricing = offer.get("pricing", {})
+    return Model(
+        id=model_id,
+        backend=host,
+        label=offer.get("label") or entry.get("label", model_id),
+        endpoint=offer["endpoint"],
+        compiler=offer["compiler"],
+        rates={mode: Decimal(str(pricing.get("rates", {}).get(mode, "0"))) for mode in MODES},
+        price_source=pricing.get("source", ""),
+        price_confirmed=bool(pricing.get("confirmed", False)) and not pricing.get("unconfirmed"),
+        unconfirmed_modes=frozenset(pricing.get("unconfirmed") or ()),
+        default_for_backend=bool(offer.get("default_for_backend", False)),
+        raw=raw,
+        hosts=hosts,
+        video_endpoint=offer.get("video_endpoint"),
+    )
 
 
 @cache
-def load_catalog() -> dict[str, Model]:
+def load_offers() -> dict[str, dict[str, Model]]:
+    """model id → host → the model as that host offers it (the default host first)."""
     text = resources.files(__package__).joinpath("models.yaml").read_text(encoding="utf-8")
-    models: dict[str, Model] = {}
+    catalog: dict[str, dict[str, Model]] = {}
     for model_id, entry in {**yaml.safe_load(text), **_REGISTERED}.items():
-        pricing = entry.get("pricing", {})
-        models[model_id] = Model(
-            id=model_id,
-            backend=entry["backend"],
-            label=entry.get("label", model_id),
-            endpoint=entry["endpoint"],
-            compiler=entry["compiler"],
-            rates={mode: Decimal(str(pricing.get("rates", {}).get(mode, "0"))) for mode in MODES},
-            price_source=pricing.get("source", ""),
-            price_confirmed=bool(pricing.get("confirmed", False)) and not pricing.get("unconfirmed"),
-            unconfirmed_modes=frozenset(pricing.get("unconfirmed") or ()),
-            default_for_backend=bool(entry.get("default_for_backend", False)),
-            raw=entry,
-        )
-    return models
+        offers: dict[str, dict[str, Any]] = {}
+        if "backend" in entry:  # the entry's own fields are its first offer
+            offers[entry["backend"]] = {k: entry[k] for k in _OFFER_KEYS if k in entry and k != "offers"}
+        offers.update(entry.get("offers") or {})
+        hosts = tuple(offers)
+        catalog[model_id] = {host: _offer(model_id, host, entry, offer, hosts) for host, offer in offers.items()}
+    return catalog
 
 
-def get_model(model_id: str) -> Model | None:
-    return load_catalog().get(model_id)
+def load_catalog() -> dict[str, Model]:
+    """model id → the model as its default host offers it."""
+    return {model_id: next(iter(offers.values())) for model_id, offers in load_offers().items() if offers}
+
+
+def get_model(model_id: str, host: str | None = None) -> Model | None:
+    """The model as ``host`` offers it (its default host when None); None when not offered there."""
+    offers = load_offers().get(model_id) or {}
+    if host is None:
+        return next(iter(offers.values()), None)
+    return offers.get(host)
+
+
+def offers_of(model_id: str) -> dict[str, Model]:
+    """Every host's offer of ``model_id``, the default host first."""
+    return dict(load_offers().get(model_id) or {})
+
+
+def hosts_for(model_id: str) -> list[str]:
+    return list(load_offers().get(model_id) or {})
 
 
 def default_model(backend: str) -> Model | None:
     """The model a shot gets when it names a backend but no model."""
-    candidates = [m for m in load_catalog().values() if m.backend == backend]
+    candidates = [offers[backend] for offers in load_offers().values() if backend in offers]
     for model in candidates:
         if model.default_for_backend:
             return model
@@ -133,4 +193,4 @@ def default_model(backend: str) -> Model | None:
 
 
 def models_for(backend: str) -> list[str]:
-    return [m.id for m in load_catalog().values() if m.backend == backend]
+    return [model_id for model_id, offers in load_offers().items() if backend in offers]

@@ -72,13 +72,22 @@ def validate(paths: tuple[str, ...], backend: str | None, as_json: bool, no_medi
               help="text (default), json (same as --json), or markdown for a pull-request comment.")
 @click.option("--check", is_flag=True, help="Exit 2 when renders are pending (for CI).")
 @click.option("--force", metavar="ID,…", help="Plan these shots as changed, to render them again.")
+@click.option("--hosts", "hosts", is_flag=True, help="Price the plan on every host that offers its models, side by "
+                                                    "side (JSON: per host render_cost, total_cost, unavailable).")
 def plan(path: str, backend: str | None, cache_dir: str | None, as_json: bool, variants: tuple[str, ...],
-         fmt: str, check: bool, force: str | None) -> None:
+         fmt: str, check: bool, force: str | None, hosts: bool) -> None:
     """Show what a render would do: + new, ~ changed (and why), = cached, ! in flight, - removed,
     with this run's cost, the from-scratch cost and the budget verdict. Works on campaigns too.
 
     Exit 0; 1 on error or over budget; with --check, 2 when renders are pending."""
     project = _open(path, backend, cache_dir, variants)
+    if hosts:
+        comparison = project.compare_hosts()
+        if as_json or fmt == "json":
+            _emit_json(comparison.to_json())
+        else:
+            click.echo("\n".join(present.host_lines(comparison)))
+        sys.exit(EXIT_OK)
     result = project.plan(_ids(force))
     fmt = "json" if as_json else fmt
     if fmt == "json":

@@ -112,7 +112,8 @@ def shot_spec(sb: Storyboard, shot: Shot, aspect: str | None = None,
 
 
 def request_format(model: Model) -> Any:
-    """The backend's compiler for the request format the model speaks."""
+    """The host's compiler for the request format its offer of the model speaks (found through the
+    plugin registry, so the core imports no backend)."""
     return get_plugin(model.backend).compilers[model.compiler]
 
 
@@ -136,19 +137,22 @@ def render_key(backend: str, model: str, endpoint: str, request: Mapping[str, An
 
 def compile_shot(sb: Storyboard, shot: Shot, digests: Digests, aspect_ratio: str | None = None, *,
                  variant: str = "", take: int = 1) -> RenderJob:
-    model = get_model(shot.model)
+    """The shot as its host runs it. The host is part of the render key (as ``backend``, and through
+    its endpoint and request format), so moving a shot to another host renders it again."""
+    model = get_model(shot.model, shot.backend)
     if model is None:
-        raise KeyError(f"model {shot.model!r} is not in the catalog")
+        raise KeyError(f"model {shot.model!r} is not offered by {shot.backend!r}")
     aspect = aspect_ratio or shot.aspect_ratio
     spec, files = shot_spec(sb, shot, aspect, digests, take)
     request = request_format(model).request(spec, model, sb.backends.get(shot.backend, {}))
     mode = pricing_mode(has_video=shot.video is not None, sound=shot.sound)
+    endpoint = model.endpoint_for(has_video=shot.video is not None)
     return RenderJob(
         id=JobId(shot.id, variant, None if aspect == shot.aspect_ratio else aspect, take),
-        key=render_key(shot.backend, model.id, model.endpoint, request, take),
+        key=render_key(shot.backend, model.id, endpoint, request, take),
         backend=shot.backend,
         model=model.id,
-        endpoint=model.endpoint,
+        endpoint=endpoint,
         request=request,
         files=files,
         duration=float(shot.duration),

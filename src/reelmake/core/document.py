@@ -34,9 +34,20 @@ SHOT_DEFAULTS = {"backend": "animatic", "aspect_ratio": "16:9", "duration": 5, "
                  "shot_type": "intelligent", "takes": 1}
 
 
+def _host(raw: dict[str, Any], defaults: dict[str, Any], model_id: str | None) -> str:
+    """Who runs the shot: ``host`` or ``backend`` (the older name; ``backend: wavespeed`` means host
+    WaveSpeed), the shot's own before the defaults'; else the model's default host; else the animatic."""
+    for layer in (raw, defaults):
+        named = layer.get("host") or layer.get("backend")
+        if named:
+            return named
+    model = get_model(model_id) if model_id else None
+    return model.backend if model else SHOT_DEFAULTS["backend"]
+
+
 def _choose_model(backend: str, model_id: str | None, override: str | None) -> tuple[str, str]:
     if override:
-        keep = model_id and (m := get_model(model_id)) is not None and m.backend == override
+        keep = model_id and get_model(model_id, override) is not None
         if not keep:
             fallback = default_model(override)
             model_id = fallback.id if fallback else None
@@ -49,7 +60,8 @@ def _choose_model(backend: str, model_id: str | None, override: str | None) -> t
 
 def _shot(index: int, raw: dict[str, Any], defaults: dict[str, Any], override: str | None) -> Shot:
     merged = {**SHOT_DEFAULTS, **defaults, **raw}
-    backend, model = _choose_model(merged["backend"], merged.get("model"), override)
+    model_id = raw.get("model") or defaults.get("model")
+    backend, model = _choose_model(_host(raw, defaults, model_id), model_id, override)
     transition = raw.get("transition")
     trim = raw.get("trim")
     return Shot(

@@ -20,6 +20,8 @@ from functools import cached_property
 from typing import Any
 
 from ..catalog import get_model, money_json
+from ..errors import BackendUnavailable
+from ..plugins import get_plugin
 from ..jobs import FILE_REF_PREFIX, JobId, RenderJob
 from .model import Campaign, Variant
 
@@ -280,7 +282,11 @@ def _refs_by_name(request: Mapping[str, Any], inputs: Mapping[str, str]) -> dict
 
 
 def changed_fields(old: Mapping[str, Any], job: RenderJob) -> tuple[str, ...]:
-    """Why a render is stale, in the storyboard's words: fields that changed, references by name."""
+    """Why a render is stale, in the storyboard's words: fields that changed, references by name.
+
+    Another host speaks another request format, so after a host change its fields are not compared."""
+    if old.get("backend") not in (None, job.backend):
+        return (f"host changed ({old.get('backend')} → {job.backend})",)
     changes = [name for name in ("backend", "model") if old.get(name) != getattr(job, name)]
     old_request = old.get("request") if isinstance(old.get("request"), Mapping) else {}
     new_request = dict(job.request)
@@ -299,7 +305,7 @@ def changed_fields(old: Mapping[str, Any], job: RenderJob) -> tuple[str, ...]:
 
 def _row(job: RenderJob, status: str, changes: tuple[str, ...] = (), task_id: str | None = None,
          forced: bool = False) -> PlanRow:
-    model = get_model(job.model)
+    model = get_model(job.model, job.backend)
     rate = model.limit("gpu_seconds_per_second") if model else None
     return PlanRow(job.id, job.backend, job.model, job.duration, job.aspect_ratio, job.mode, job.cost, status,
                    job.key, changes, task_id, rate * job.duration if rate else None, job, forced=forced)
@@ -317,6 +323,22 @@ def _parsed(section: Mapping[str, Any]) -> list[tuple[str, JobId]]:
         except ValueError:
             continue  # a hand-edited lock key: not ours to read
     return out
+
+
+def _on_another_host(lock: LockSections, job: RenderJob) -> Mapping[str, Any] | None:
+    """The entry a job has under another paid host, when it has none under its own: switching ``host:``
+    replaces the final (the plan says "host changed"), while a free preview's entries stay apart."""
+    if not _paid(job.backend):
+        return None
+    return next((section[str(job.id)] for backend, section in lock.items()
+                 if backend != job.backend and str(job.id) in section and _paid(backend)), None)
+
+
+def _paid(backend: str) -> bool:
+    try:
+        return get_plugin(backend).remote
+    except BackendUnavailable:
+        return False
 
 
 def plan_variant(
@@ -340,7 +362,7 @@ def plan_variant(
     superseded = superseded_approvals(variant.id, jobs, lock, decisions or {})
     rows = []
     for job in jobs:
-        old = lock.get(job.backend, {}).get(str(job.id))
+        old = lock.get(job.backend, {}).get(str(job.id)) or _on_another_host(lock, job)
         if job.id in forced:
             row = _row(job, "new", forced=True)
         elif cached(job.key):

@@ -157,7 +157,7 @@ def check(sb: Storyboard, facts: dict[str, FileFacts], filename: str, *,
 
     reported = limits_seen if limits_seen is not None else set()
     for shot in sb.shots:
-        model = get_model(shot.model)
+        model = get_model(shot.model, shot.backend)
         if model is None:
             continue
         checks = [(src, _image_limits) for _, group in reference_names(sb, shot) for src in group]
@@ -165,9 +165,10 @@ def check(sb: Storyboard, facts: dict[str, FileFacts], filename: str, *,
             checks.append((sb.assets[shot.video].source, _video_limits))
         for text, limits in checks:
             info = info_for(text)
-            if info is None or (text, model.id) in reported:
+            offer = f"{model.id}@{model.backend}"  # hosts may take different files
+            if info is None or (text, offer) in reported:
                 continue
-            reported.add((text, model.id))
+            reported.add((text, offer))
             for message in limits(info, model):
                 add(usable[text].path, f"{text!r} {message} (used by shot {shot.id!r})")
     return problems

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..catalog import get_model, models_for
+from ..catalog import Model, get_model, hosts_for, models_for
 from ..errors import BackendUnavailable, Problem
 from ..plugins import get_plugin, known_backends
-from .compile import compiled_prompts, reference_names
+from .compile import compiled_prompts, is_url, reference_names
 from .mentions import find_mentions
 from .model import RATIOS, Shot, Storyboard
 from .yamlpos import format_path
@@ -87,27 +87,52 @@ def _check_mentions(report: _Report, shot: Shot) -> None:
                                                 "or an image asset")
 
 
+def _host_key(report: _Report, shot: Shot) -> str:
+    """Where the shot's host is written: its own ``host``/``backend``, else (by fallback) the shot."""
+    for key in ("host", "backend"):
+        if _where(shot, key) in report.sb.positions.values:
+            return key
+    return "host"
+
+
 def _check_model(report: _Report, shot: Shot) -> None:
     if shot.backend not in known_backends():
-        report.add(_where(shot, "backend"), f"shot {shot.id!r}: unknown backend {shot.backend!r} "
-                                            f"(known: {', '.join(known_backends())})")
+        report.add(_where(shot, _host_key(report, shot)), f"shot {shot.id!r}: unknown host {shot.backend!r} "
+                                                          f"(known: {', '.join(known_backends())})")
         return
-    model = get_model(shot.model)
-    if model is None or model.backend != shot.backend:
+    if get_model(shot.model) is None:
         choices = ", ".join(models_for(shot.backend)) or "none"
-        report.add(_where(shot, "model"), f"shot {shot.id!r}: model {shot.model!r} is not in the catalog for "
-                                          f"backend {shot.backend!r} (choose one of: {choices})")
+        report.add(_where(shot, "model"), f"shot {shot.id!r}: model {shot.model!r} is not in the catalog "
+                                          f"(models {shot.backend} offers: {choices})")
+        return
+    model = get_model(shot.model, shot.backend)
+    if model is None:
+        report.add(_where(shot, _host_key(report, shot)),
+                   f"shot {shot.id!r}: {shot.backend} does not offer {shot.model}; hosts that have it: "
+                   f"{', '.join(hosts_for(shot.model))} (set `host:` on the shot or in defaults)")
         return
     if not model.duration_ok(shot.duration):
         report.add(_where(shot, "duration"), f"shot {shot.id!r}: {model.id} renders {model.duration_rule()}, "
                                              f"not {shot.duration} s")
+    most_with_video = model.limit("durations", "max_with_video")
+    if shot.video and most_with_video is not None and shot.duration > most_with_video:
+        report.add(_where(shot, "duration"), f"shot {shot.id!r}: {model.id} on {model.backend} renders at most "
+                                             f"{most_with_video} s with a reference video, not {shot.duration:g} s")
     if shot.aspect_ratio not in model.limit("aspect_ratios", default=[]):
         report.add(_where(shot, "aspect_ratio"), f"shot {shot.id!r}: {model.id} does not render {shot.aspect_ratio}")
     if shot.video and not model.feature("reference_video"):
         report.add(_where(shot, "video"), f"shot {shot.id!r}: {model.id} cannot use a reference video; remove "
                                           "`video` or pick another model")
+    video = report.sb.assets.get(shot.video) if shot.video else None
+    if video is not None and model.limit("reference_video", "local_files") is False and not is_url(video.source):
+        report.add(_where(shot, "video"), f"shot {shot.id!r}: {model.backend} takes a reference video only as an "
+                                          f"https:// URL (it has no upload route); give asset {shot.video!r} as a URL "
+                                          "or pick another host")
     if shot.multi_prompt and not model.feature("multi_prompt"):
         report.add(_where(shot, "multi_prompt"), f"shot {shot.id!r}: {model.id} does not support multi_prompt")
+    elif shot.multi_prompt and shot.video and model.limit("features", "multi_prompt_with_video") is False:
+        report.add(_where(shot, "multi_prompt"), f"shot {shot.id!r}: {model.backend} takes a reference video on a "
+                                                 "route without multi_prompt; drop one or pick another host")
     if shot.sound and not model.feature("sound"):
         report.add(_where(shot, "sound"), f"shot {shot.id!r}: {model.id} generates no audio; the clip will have "
                                           "a silent track", warning=True)
@@ -120,6 +145,7 @@ def _check_model(report: _Report, shot: Shot) -> None:
         with_video = " with a reference video" if shot.video else ""
         report.add(_where(shot, "prompt"), f"shot {shot.id!r}: {images} reference images, but {model.id} takes at "
                                            f"most {limit}{with_video}")
+    _check_reference_counts(report, shot, model, images)
     max_chars = model.limit("prompt", "max_chars")
     segment_chars = model.limit("multi_prompt", "max_chars")
     if max_chars or segment_chars:
@@ -131,10 +157,24 @@ def _check_model(report: _Report, shot: Shot) -> None:
                                  f"accepts at most {most}")
 
 
+def _check_reference_counts(report: _Report, shot: Shot, model: Model, images: int) -> None:
+    """Limits some hosts and models add: a minimum of images, images per character."""
+    least = model.limit("reference_images", "min")
+    if least and images < least:
+        report.add(_where(shot, "prompt"), f"shot {shot.id!r}: {model.id} needs at least {least} reference "
+                                           f"image(s); mention a character or image asset, or add `refs`")
+    per_character = model.limit("reference_images", "max_per_character")
+    for name, files in reference_names(report.sb, shot):
+        if per_character and name in report.sb.characters and len(files) > per_character:
+            report.add(_where(shot, "prompt"), f"shot {shot.id!r}: character {name!r} has {len(files)} images; "
+                                               f"{model.id} on {model.backend} takes at most {per_character} per "
+                                               "character")
+
+
 def _check_multi_prompt(report: _Report, shot: Shot) -> None:
     if not shot.multi_prompt:
         return
-    model = get_model(shot.model)
+    model = get_model(shot.model, shot.backend)
     most = model.limit("multi_prompt", "max_segments", default=6) if model else 6
     least = model.limit("multi_prompt", "min_duration", default=1) if model else 1
     if len(shot.multi_prompt) > most:

@@ -44,6 +44,7 @@ def schema(name: str = "storyboard") -> dict[str, Any]:
     models = sorted(load_catalog())
     for holder in (document["properties"]["defaults"], document["$defs"]["shot"]):
         holder["properties"]["backend"]["examples"] = names
+        holder["properties"]["host"]["examples"] = names
         holder["properties"]["model"]["examples"] = models
     return document
 

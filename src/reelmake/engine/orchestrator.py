@@ -141,7 +141,7 @@ class Orchestrator:
         configured = self.backend_settings.get(backend, {}).get("max_concurrency")
         if configured:
             return int(configured)
-        models = [get_model(j.model) for j in jobs if j.backend == backend]
+        models = [get_model(j.model, j.backend) for j in jobs if j.backend == backend]
         return min((int(m.limit("max_concurrency", default=4)) for m in models if m), default=4)
 
     async def run(self, jobs: list[RenderJob]) -> RunResult:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..catalog import money, money_json
 from ..core.compile import compile_shot, compile_storyboard
+from ..core.hosts import HostComparison, compare_hosts
 from ..core.model import Campaign, Variant
 from ..core.plan import Plan, make_plan
 from ..core.takes import CompileTake, insert_takes, known_shots, new_takes, recorded_takes, unknown_selectors
@@ -108,6 +109,7 @@ class Project:
     lock: LockFile
     jobs: dict[str, list[RenderJob]]  # by variant id: the takes the storyboard asks for
     compile_take: dict[str, CompileTake] = field(default_factory=dict)  # by variant id
+    digests: Callable[[str], tuple[Path, str]] | None = None  # source → (path, sha256), for compiling again
 
     @classmethod
     def open(cls, path: str | Path, *, backend: str | None = None, cache_dir: str | Path | None = None,
@@ -133,7 +135,7 @@ class Project:
         jobs = {v.id: compile_storyboard(v.storyboard, digests, variant=v.id) for v in variants}
         workspace.memo.save()
         return cls(loaded.campaign, workspace, LockFile.read(loaded.campaign.lock_path), jobs,
-                   {v.id: take_compiler(v) for v in variants})
+                   {v.id: take_compiler(v) for v in variants}, digests)
 
     # -- plan ----------------------------------------------------------------------------------
     def current_jobs(self) -> dict[str, list[RenderJob]]:
@@ -178,6 +180,16 @@ class Project:
                          in_flight, forced, self.lock.decisions)
         self.workspace.memo.save()
         return plan
+
+    def compare_hosts(self) -> HostComparison:
+        """The plan on every host that offers the storyboard's models, side by side (``plan --hosts``)."""
+        if self.digests is None:
+            raise ReelmakeError("this project was not opened from a file; open it with Project.open")
+        current = self.plan()
+        in_flight = {k: s.task_id for k, s in self.workspace.journal.in_flight().items() if s.backend != "?"}
+        clips = self.workspace.clips
+        return compare_hosts(self.campaign, current, self.digests, self.lock.sections(),
+                             lambda key: clips.get(key, verify=True) is not None, in_flight)
 
     def out_dir(self, variant: Variant | str, out: str | Path | None = None) -> Path:
         """Where a variant's deliverables go: ``out/<stem>/`` (``out/<campaign>/<variant>/``)."""

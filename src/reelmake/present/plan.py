@@ -8,7 +8,8 @@ from decimal import Decimal
 
 import click
 
-from ..catalog import money
+from ..catalog import get_model, money
+from ..core.hosts import HostComparison
 from ..core.plan import Plan, PlanRow
 from ..jobs import JobId
 
@@ -152,3 +153,41 @@ def plan_markdown(plan: Plan) -> str:
                          f"{money(cost)} | {_why(rows)} |")
     lines += ["", click.unstyle(summary_line(plan))]
     return "\n".join(lines)
+
+
+def host_lines(comparison: HostComparison) -> list[str]:
+    """``plan --hosts``: each render's price on every host that offers the models, side by side, then
+    what each host would submit now and what it costs from scratch. ``?`` marks an unconfirmed price,
+    ``—`` a shot the host cannot render (why is listed below the table)."""
+    hosts = comparison.hosts
+    current = {str(row.id): row for row in comparison.current.rows}
+    names = list(comparison.job_ids)
+    width = max((len(n) for n in [*names, "from scratch"]), default=12)
+    model_width = max((len(f"{row.model} @{row.backend}") for row in current.values()), default=10)
+    col = max(10, *(len(h.host) + 2 for h in hosts)) if hosts else 10
+    header = f"  {'shot':<{width}}  {'model @ host now':<{model_width}}" + "".join(f"{h.host:>{col}}" for h in hosts)
+    campaign = comparison.current.campaign
+    lines = [click.style(f"{campaign.name}: the plan on every host that offers its models", bold=True) +
+             f"  ({campaign.path.name})", "", header]
+    for name in names:
+        row = current[name]
+        cells = []
+        for host in hosts:
+            cost = host.costs().get(name)
+            if cost is None:
+                cells.append(f"{'—':>{col}}")
+                continue
+            offer = get_model(row.model, host.host)
+            mark = "" if offer is None or offer.price_confirmed else "?"
+            cells.append(f"{money(cost) + mark:>{col}}")
+        lines.append(f"  {name:<{width}}  {row.model + ' @' + row.backend:<{model_width}}" + "".join(cells))
+    lines.append("")
+    for label, value in (("to render", lambda h: h.render_cost), ("from scratch", lambda h: h.total_cost)):
+        lines.append(f"  {label:<{width}}  {'':<{model_width}}" + "".join(f"{money(value(h)):>{col}}" for h in hosts))
+    notes = [f"  {h.host}: {name}: {why}" for h in hosts for name, why in h.reasons.items()]
+    if notes:
+        lines += ["", "Not available:", *notes]
+    if any("?" in line for line in lines[3:len(names) + 3]):
+        lines += ["", "? unconfirmed price (see the catalog's sources; `render --price-check` asks WaveSpeed)"]
+    lines += ["", "Switch with `host: NAME` in defaults or on a shot; the switched shots render again."]
+    return lines

@@ -1,0 +1,102 @@
+"""Reference files to fal URLs through fal's storage, uploaded once per content hash.
+
+The route is the one the official ``fal-client`` uses for its "fal" upload repository
+(fal-ai/fal, projects/fal_client/src/fal_client/client.py, ``_async_upload_via_storage``):
+``POST {rest}/storage/upload/initiate?storage_type=gcs`` with ``{"file_name", "content_type"}`` answers
+``{"upload_url", "file_url"}``; the bytes then go to ``upload_url`` by ``PUT`` with only a
+``Content-Type`` header (a pre-signed URL: our key never goes there). We ask for a known lifetime with
+``X-Fal-Object-Lifecycle-Preference: {"expiration_duration_seconds": N}`` (the client's
+``_storage_upload_headers``), so the cache knows when a URL stops working.
+
+fal-client itself is not used: its requests cannot be pointed at a loopback server (the REST and CDN
+hosts are constants) and it retries on its own (``_async_maybe_retry_request``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import mimetypes
+import time
+from hashlib import sha256
+
+import httpx
+
+from ...errors import NotSent, SubmitRejected
+from ...jobs import InputFile
+from ..remote.http import check_url
+from ..remote.uploads import UploadCache
+
+log = logging.getLogger("reelmake.backends.fal")
+
+LIFETIME = 7 * 24 * 3600  # what we ask fal to keep an upload for; the cache forgets it 6 h earlier
+UPLOAD_ATTEMPTS = 3  # uploads create nothing billed, so they may be repeated
+
+
+class FalStorage:
+    """Turns :class:`InputFile` objects into fal storage URLs, uploading when the cache has none."""
+
+    def __init__(self, client: httpx.AsyncClient, rest_url: str, auth: dict[str, str], cache: UploadCache,
+                 timeout: httpx.Timeout, backoff: float = 0.5) -> None:
+        self.client = client
+        self.rest_url = rest_url
+        self._auth = auth
+        self.cache = cache
+        self.timeout = timeout
+        self.backoff = backoff
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def url_for(self, file: InputFile) -> str:
+        async with self._locks.setdefault(file.sha256, asyncio.Lock()):
+            url = self.cache.get(file.sha256)
+            if url is not None:
+                return url
+            try:
+                data = await asyncio.to_thread(file.path.read_bytes)
+            except OSError as exc:
+                raise SubmitRejected(f"cannot read reference file {file.path} ({file.name}): {exc.strerror}") from None
+            if sha256(data).hexdigest() != file.sha256:
+                raise SubmitRejected(
+                    f"reference file {file.path} ({file.name}) changed since the plan was made; run again to re-plan."
+                )
+            started = time.time()
+            url = await self._upload(file, data)
+            self.cache.put(file.sha256, url, started)
+            log.info("uploaded %s (%s, %d bytes) -> %s", file.path.name, file.name, len(data), url)
+            return url
+
+    async def _upload(self, file: InputFile, data: bytes) -> str:
+        name = file.path.name
+        content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        what = f"upload of {name} ({file.name}) to fal"
+        headers = {**self._auth, "Accept": "application/json",
+                   "X-Fal-Object-Lifecycle-Preference": json.dumps({"expiration_duration_seconds": LIFETIME})}
+        ticket = await self._repeat(what, "POST", f"{self.rest_url}/storage/upload/initiate?storage_type=gcs",
+                                    json={"file_name": name, "content_type": content_type}, headers=headers)
+        try:
+            body = ticket.json()
+            upload_url, file_url = str(body["upload_url"]), str(body["file_url"])
+        except (ValueError, KeyError, TypeError):
+            raise NotSent(f"{what}: fal's answer has no upload_url/file_url") from None
+        check_url(upload_url, "upload URL from fal")
+        await self._repeat(what, "PUT", upload_url, content=data, headers={"Content-Type": content_type})
+        return check_url(file_url, "file URL from fal")
+
+    async def _repeat(self, what: str, method: str, url: str, **kwargs) -> httpx.Response:
+        delay, failure = self.backoff, ""
+        for attempt in range(1, UPLOAD_ATTEMPTS + 1):
+            try:
+                response = await self.client.request(method, url, timeout=self.timeout, **kwargs)
+            except httpx.TransportError as exc:
+                failure = type(exc).__name__
+            else:
+                if 200 <= response.status_code < 300:
+                    return response
+                failure = f"HTTP {response.status_code}"
+                if response.status_code < 500 and response.status_code != 429:
+                    raise SubmitRejected(f"{what}: fal refused it ({failure}); check FAL_KEY. Nothing was submitted.")
+            log.info("%s: attempt %d failed (%s)", what, attempt, failure)
+            await asyncio.sleep(delay)
+            delay *= 2
+        raise NotSent(f"{what}: fal's storage did not take the file ({failure}); nothing was submitted.")

@@ -1,0 +1,33 @@
+"""API keys and endpoints from the environment, checked before anything is uploaded or spent."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+from ...errors import BackendUnavailable
+
+
+def read_key(variable: str, where_to_get: str, shots: int) -> str:
+    """The value of ``variable``, stripped; BackendUnavailable naming it (never echoing it) otherwise."""
+    key = os.environ.get(variable, "").strip()
+    if not key:
+        raise BackendUnavailable(
+            f"{variable} is not set. Get it from {where_to_get} and export it (export {variable}=...); reelmake "
+            f"reads keys from the environment only. {shots} shot(s) need it; nothing was uploaded or submitted."
+        )
+    if not (key.isascii() and key.isprintable()) or any(ch.isspace() for ch in key):
+        # Never echo it: a key with a stray newline would otherwise end up in an error message.
+        raise BackendUnavailable(
+            f"{variable} contains characters a key cannot have (spaces, line breaks, control or non-ASCII "
+            "characters); copy it again. Nothing was uploaded or submitted."
+        )
+    return key
+
+
+def poll_delays(initial: float, factor: float, maximum: float) -> Iterator[float]:
+    """Seconds to sleep before each poll: ``initial`` growing by ``factor`` up to ``maximum``."""
+    delay = initial
+    while True:
+        yield delay
+        delay = min(delay * factor, maximum)
