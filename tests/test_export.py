@@ -293,19 +293,17 @@ def test_captions_come_as_an_srt_beside_the_export(spot, tmp_path):
 def test_take_and_approval_recorded_in_the_lock_are_on_the_clip(spot, tmp_path):
     lock = spot.path.with_suffix(".lock")
     saved = lock.read_text()
-    # As a person's decision would sit in the lock: an unquoted timestamp (YAML reads it as a datetime),
-    # and an entry in a shape this reelmake does not know, which is ignored.
-    decisions = ("decisions:\n  middle: {approved: 1, by: Ana, at: 2026-11-30T10:00:00Z, note: client pick}\n"
-                 "  close: not a decision\n")
     try:
-        lock.write_text(saved + decisions)
+        project = spot.project()
+        project.approve("middle", take=1, note="client pick", by="Ana")
         result = spot.project().export("otio", deliverable="master", out=tmp_path).results[""]["master"]
     finally:
         lock.write_text(saved)
     timeline = otio.adapters.read_from_file(str(result.path))
     clips = {c.name: c.metadata["reelmake"] for c in video_track(timeline).find_clips()}
-    assert dict(clips["middle"]["approval"]) == {"approved": True, "approved_take": 1, "by": "Ana",
-                                                 "at": "2026-11-30 10:00:00+00:00", "note": "client pick"}
+    approval = dict(clips["middle"]["approval"])
+    assert approval.pop("at").endswith("Z")
+    assert approval == {"approved": True, "approved_take": 1, "by": "Ana", "note": "client pick"}
     assert "approval" not in clips["close"] and "approval" not in clips["open"]
 
 

@@ -181,7 +181,7 @@ def test_when_the_kling_lookup_is_unavailable_the_shot_waits_for_the_next_run(pr
     kling.set_faults({"submit": {"status": 500, "count": 1}, "poll": {"status": 503, "count": 12}})
     first = run(path, jobs=1)
     assert len(first.result.failures()) == 1 and kling.stats()["submissions"] == 3
-    assert "looks again" in first.result.failures()[0]["error"]
+    assert "look again" in first.result.failures()[0]["error"]
     kling.set_faults({"reset": True})
     second = run(path)
     assert second.result.ids("rendered") == ["intro"] and sorted(second.to_json()["cached"]) == ["lace", "leap"]

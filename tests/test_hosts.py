@@ -57,15 +57,15 @@ def test_a_model_without_a_host_runs_on_its_first_host(project):
 def test_switching_host_changes_the_key_and_the_plan_says_host_changed(project):
     path = storyboard(project, '  - {id: one, prompt: "@maya runs"}\n  - {id: two, prompt: "@maya jumps"}')
     before = plan_of(loaded(path))
-    lock = {r.name: {"key": r.key, "backend": r.backend, "model": r.model, "request": dict(r.job.request)}
-            for r in before.rows}
+    lock = {"wavespeed": {r.name: {"key": r.key, "backend": r.backend, "model": r.model,
+                                   "request": dict(r.job.request)} for r in before.rows}}
     path.write_text(path.read_text().replace('{id: two, prompt: "@maya jumps"}',
                                              '{id: two, prompt: "@maya jumps", host: fal}'))
     after = plan_of(loaded(path), cached={r.key for r in before.rows}, lock=lock)
     rows = {r.name: r for r in after.rows}
     assert rows["one"].status == "cached"
     assert rows["two"].status == "changed" and rows["two"].changed == ("host changed (wavespeed → fal)",)
-    assert rows["two"].key != lock["two"]["key"] and rows["two"].backend == "fal"
+    assert rows["two"].key != lock["wavespeed"]["two"]["key"] and rows["two"].backend == "fal"
 
 
 def test_a_host_that_lacks_the_model_is_an_error_naming_the_hosts_that_have_it(project):

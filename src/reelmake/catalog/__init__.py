@@ -31,12 +31,13 @@ class Model:
     compiler: str
     rates: dict[str, Decimal]
     price_source: str
-    price_confirmed: bool  # every rate confirmed at its source
-    unconfirmed_modes: frozenset[str]
+    price_confirmed: bool  # every rate confirmed at its source (see rate_confirmed for one mode)
+    unconfirmed_modes: frozenset[str]  # rates the source does not show although it confirms the others
     default_for_backend: bool
     raw: dict[str, Any]
     hosts: tuple[str, ...] = ()  # every host that offers this model, the default first
     video_endpoint: str | None = None  # where a shot with a reference video goes, when that differs
+    source_confirmed: bool = False  # the source confirms its rates, but for ``unconfirmed_modes``
 
     @property
     def host(self) -> str:
@@ -56,8 +57,7 @@ class Model:
 
     def rate_confirmed(self, mode: str) -> bool:
         """Whether the rate of ``mode`` (base, sound, video) was confirmed at the price source."""
-        return self.price_confirmed or (bool(self.raw.get("pricing", {}).get("confirmed"))
-                                        and mode not in self.unconfirmed_modes)
+        return self.price_confirmed or (self.source_confirmed and mode not in self.unconfirmed_modes)
 
     def feature(self, name: str) -> bool:
         return bool(self.limit("features", name, default=False))
@@ -139,6 +139,7 @@ def _offer(model_id: str, host: str, entry: dict[str, Any], offer: dict[str, Any
         price_source=pricing.get("source", ""),
         price_confirmed=bool(pricing.get("confirmed", False)) and not pricing.get("unconfirmed"),
         unconfirmed_modes=frozenset(pricing.get("unconfirmed") or ()),
+        source_confirmed=bool(pricing.get("confirmed", False)),
         default_for_backend=bool(offer.get("default_for_backend", False)),
         raw=raw,
         hosts=hosts,

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
 
 from ..catalog import money_json
 from ..errors import ReelmakeError
@@ -53,7 +52,7 @@ def export(project: Project, fmt: str, *, deliverable: str | None = None, media:
         raise ReelmakeError(f"exporting needs OpenTimelineIO and its adapters ({exc.name} is missing): "
                             "pip install 'reelmake[export]'") from None
 
-    decisions = _decisions(project.campaign.lock_path)
+    decisions = project.lock.decisions  # shot id (variant/shot in a campaign) → approval
     exports = Exports()
     for variant in project.campaign.variants:
         jobs = project.jobs[variant.id]
@@ -113,16 +112,3 @@ def _provenance(job: RenderJob, decision: Mapping[str, Any] | None):
 def _plain(value: Any) -> str | int | float | bool:
     """A value metadata can hold: a hand-edited lock may have YAML timestamps or anything else."""
     return value if isinstance(value, (str, int, float, bool)) else str(value)
-
-
-def _decisions(lock_path: Path) -> dict[str, Mapping[str, Any]]:
-    """The lock's ``decisions`` (shot id → approval), read leniently: a lock without them, or one this
-    reelmake cannot read, simply has none to show."""
-    try:
-        data = yaml.safe_load(Path(lock_path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return {}
-    decisions = data.get("decisions") if isinstance(data, dict) else None
-    if not isinstance(decisions, dict):
-        return {}
-    return {str(k): v for k, v in decisions.items() if isinstance(v, Mapping)}

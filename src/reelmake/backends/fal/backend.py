@@ -46,7 +46,7 @@ from ...errors import (
     TaskLost,
     Transient,
 )
-from ...jobs import RenderJob, StatusCallback, TaskOutput
+from ...jobs import Ambiguity, Reconciliation, RenderJob, SendHook, StatusCallback, TaskOutput
 from ..remote.download import download_and_verify
 from ..remote.http import check_url, retry_after_seconds
 from ..remote.keys import poll_delays, read_key
@@ -163,12 +163,15 @@ class FalBackend:
         except BackendError as exc:
             raise NotSent(str(exc)) from None
 
-    async def submit(self, job: RenderJob) -> str:
+    async def submit(self, job: RenderJob, *, on_status: StatusCallback | None = None,
+                     on_send: SendHook | None = None) -> str:
         """POST the job to the queue once; return fal's request id."""
         body = await self.resolve(job)
         what = f"shot {job.shot_id}: submit to fal {job.endpoint}"
         headers = {**self.auth, "Accept": "application/json"}
         timeout = httpx.Timeout(self.submit_timeout, connect=self.timeout.connect)
+        if on_send is not None:
+            await on_send()  # the engine journals its intent here: from now on a task may exist
         try:
             response = await self.client.post(f"{self.queue_url}/{job.endpoint}", json=body, headers=headers,
                                               timeout=timeout)
@@ -283,10 +286,11 @@ class FalBackend:
         """Download the video to ``dest`` (atomically) and verify it is the clip we asked for."""
         await download_and_verify(self.client, job, output, dest, self.max_download_bytes, self.timeout, host="fal")
 
-    async def reconcile(self, job: RenderJob, submitted_after: float) -> str | None:
+    async def reconcile(self, job: RenderJob, ambiguity: Ambiguity) -> Reconciliation:
         """fal has no lookup of a request by our own id: nothing to find (the shot is held)."""
-        log.warning("shot %s: fal cannot look up an ambiguous submit; holding it for --resubmit", job.shot_id)
-        return None
+        log.warning("shot %s: fal cannot look up an ambiguous submit; holding it for --adopt or --resubmit",
+                    job.shot_id)
+        return Reconciliation()
 
 
 __all__ = ["BASE_URL_ENV", "KEY_ENV", "FalBackend", "app_path"]

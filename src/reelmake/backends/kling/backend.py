@@ -48,7 +48,7 @@ from ...errors import (
     TaskLost,
     Transient,
 )
-from ...jobs import RenderJob, StatusCallback, TaskOutput
+from ...jobs import Ambiguity, Reconciliation, RenderJob, SendHook, StatusCallback, TaskOutput
 from ..remote.download import download_and_verify
 from ..remote.http import check_url, retry_after_seconds
 from ..remote.keys import poll_delays, read_key
@@ -155,12 +155,15 @@ class KlingBackend:
 
         return await replace_refs(dict(job.request), inline)
 
-    async def submit(self, job: RenderJob) -> str:
+    async def submit(self, job: RenderJob, *, on_status: StatusCallback | None = None,
+                     on_send: SendHook | None = None) -> str:
         """POST the job once, named by this attempt's ``external_task_id``; return Kling's task id."""
         body = await self.resolve(job)
         external = self.attempts.next_id(job)
         what = f"shot {job.shot_id}: submit to Kling ({external})"
         timeout = httpx.Timeout(self.submit_timeout, connect=self.timeout.connect)
+        if on_send is not None:
+            await on_send()  # the engine journals its intent here: from now on a task may exist
         try:
             response = await self.client.post(f"{self.base_url}{ROUTE}", json={**body, "external_task_id": external},
                                               headers=self._bearer(), timeout=timeout)
@@ -236,12 +239,12 @@ class KlingBackend:
         raise Transient(f"{what}: unusable answer (HTTP {response.status_code}, code {code}); the shot stays "
                         "ambiguous and the next run looks again.", code=code)
 
-    async def reconcile(self, job: RenderJob, submitted_after: float) -> str | None:
+    async def reconcile(self, job: RenderJob, ambiguity: Ambiguity) -> Reconciliation:
         """The task an ambiguous submit created, found by the external_task_id it carried; None when Kling
         has no task by that id. Raises Transient when the lookup itself is unavailable."""
         external = self.attempts.current_id(job)
         if external is None:
-            return None  # this job was never sent from this workspace
+            return Reconciliation()  # this job was never sent from this workspace
         try:
             found = await self._lookup(job, external)
         except Transient as exc:
@@ -249,9 +252,9 @@ class KlingBackend:
                             "is sent again, and the next run looks again.", code=exc.code) from None
         if found is None:
             log.info("shot %s: Kling has no task %s: the ambiguous submit created nothing", job.shot_id, external)
-            return None
+            return Reconciliation()
         self.attempts.created(job)
-        return found[0]
+        return Reconciliation(task_id=found[0])
 
     async def wait(self, job: RenderJob, task_id: str, on_status: StatusCallback) -> TaskOutput:
         """Poll the task until it succeeds or fails."""

@@ -33,16 +33,24 @@ SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
-        "tier": {"enum": sorted(TIERS), "description": f"Your WaveSpeed account level ({TIERS_SOURCE}); sets how "
-                                                        "many tasks run at once and how many start per minute. "
-                                                        f"Default {DEFAULT_TIER}."},
+        "tier": {"enum": sorted(TIERS),
+                 "description": f"Your WaveSpeed account level ({TIERS_SOURCE}); sets how many tasks run at once "
+                                "and how many start per minute: "
+                                + "; ".join(f"{name} {t['max_concurrency']} at once, {t['rate_limit']['submits']} "
+                                            f"per minute" for name, t in TIERS.items())
+                                + f". Default {DEFAULT_TIER}.",
+                 "enumDescriptions": [f"{TIERS[name]['max_concurrency']} tasks at once, "
+                                      f"{TIERS[name]['rate_limit']['submits']} starts per minute"
+                                      for name in sorted(TIERS)]},
         "max_concurrency": {"type": "integer", "minimum": 1,
                             "description": "Tasks running at WaveSpeed at once (default: the tier's)."},
         "rate_limit": {
             "type": "object", "additionalProperties": False, "required": ["submits", "per"],
             "description": "At most `submits` task starts in any `per` seconds (default: the tier's videos per "
                            "minute).",
-            "properties": {"submits": {"type": "integer", "minimum": 1}, "per": _SECONDS},
+            "properties": {"submits": {"type": "integer", "minimum": 1,
+                                       "description": "How many tasks may start in one window."},
+                           "per": {**_SECONDS, "description": "The window, in seconds (60 for a per-minute limit)."}},
         },
         "timeout": {**_SECONDS, "description": "Seconds a shot may take before it is reported (default 1800)."},
         "poll_initial": {**_SECONDS, "description": "Seconds before the first poll (default 2)."},
