@@ -458,3 +458,42 @@ def test_the_schema_lists_exactly_the_editors_transitions():
 
     enum = json.loads(schema_text())["$defs"]["transition"]["properties"]["type"]["enum"]
     assert sorted(enum) == sorted(TRANSITIONS)
+
+
+SPOT_15 = """
+  - id: one
+    prompt: "@maya runs"
+  - id: two
+    prompt: "@maya jumps"
+    duration: 6
+    transition: {type: fade, duration: 0.5}
+  - id: three
+    prompt: "@maya lands"
+    transition: {type: dissolve, duration: 0.5}
+"""
+
+
+def test_a_length_the_shots_add_up_to_is_accepted(project):
+    _, problems = check(project, SPOT_15, "deliverables:\n  - {name: spot, fps: 25, length: 15}\n")
+    assert only(problems) == []
+
+
+def test_a_length_the_shots_do_not_add_up_to_names_their_total(project):
+    path, problems = check(project, SPOT_15, "deliverables:\n  - {name: spot, fps: 25, length: 14}\n")
+    found = assert_one(project, path, problems, "- {name: spot", "must last 14 s (350 frames at 25 fps)")
+    assert "shots add up to 15 s (375 frames)" in found.message
+
+
+def test_transitions_into_and_out_of_one_shot_must_not_overlap(project):
+    path, problems = check(project, """
+  - id: one
+    prompt: "@maya runs"
+  - id: two
+    prompt: "@maya jumps"
+    trim: [0, 1]
+    transition: {type: fade, duration: 0.6}
+  - id: three
+    prompt: "@maya lands"
+    transition: {type: fade, duration: 0.6}
+""")
+    assert_one(project, path, problems, "transition: {type: fade, duration: 0.6}", "overlap")

@@ -97,6 +97,7 @@ def _deliverables(raw: list[dict[str, Any]] | None, shots_aspect: str) -> tuple[
             name=item["name"], aspect_ratio=aspect, width=width, height=height,
             fps=float(item.get("fps", 24)), reframe=item.get("reframe", "crop"),
             captions=item.get("captions", "sidecar"), quality=int(item.get("quality", 18)),
+            length=item.get("length"),
         ))
     return tuple(out)
 

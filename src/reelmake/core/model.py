@@ -128,6 +128,7 @@ class Deliverable:
     reframe: str = "crop"
     captions: str = "sidecar"
     quality: int = 18
+    length: float | None = None  # seconds the cut must last exactly
 
 
 @dataclass(frozen=True)
