@@ -70,6 +70,7 @@ def _shot(index: int, raw: dict[str, Any], defaults: dict[str, Any], override: s
         trim=(trim[0], trim[1]) if trim else None,
         transition=ShotTransition(transition["type"], transition["duration"]) if transition else None,
         seed=raw.get("seed"),
+        own_backend=merged["backend"],
     )
 
 

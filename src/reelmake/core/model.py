@@ -91,6 +91,7 @@ class Shot:
     trim: tuple[float, float] | None = None
     transition: ShotTransition | None = None
     seed: int | None = None
+    own_backend: str | None = None  # the backend the storyboard names, before a --backend override
 
     @property
     def length(self) -> float:

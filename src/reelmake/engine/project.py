@@ -99,6 +99,7 @@ class Project:
     workspace: Workspace
     lock: LockFile
     jobs: dict[str, list[RenderJob]]  # by variant id
+    backend: str | None = None  # the --backend override, if any
 
     @classmethod
     def open(cls, path: str | Path, *, backend: str | None = None, cache_dir: str | Path | None = None,
@@ -116,7 +117,7 @@ class Project:
 
         jobs = {v.id: compile_storyboard(v.storyboard, digests, variant=v.id) for v in loaded.campaign.variants}
         workspace.memo.save()
-        return cls(loaded.campaign, workspace, LockFile.read(loaded.campaign.lock_path), jobs)
+        return cls(loaded.campaign, workspace, LockFile.read(loaded.campaign.lock_path), jobs, backend)
 
     # -- plan ----------------------------------------------------------------------------------
     def plan(self, force: Iterable[str] = ()) -> Plan:
@@ -124,10 +125,19 @@ class Project:
         in_flight = {k: s.task_id for k, s in self.workspace.journal.in_flight().items() if s.backend != "?"}
         return make_plan(self.campaign, self.jobs, self.lock.entries, self.workspace.clips.has, in_flight, force)
 
+    @property
+    def preview(self) -> bool:
+        """An animatic preview of a storyboard meant for another backend (``--backend animatic``)."""
+        shots = (shot for variant in self.campaign.variants for shot in variant.storyboard.shots)
+        return self.backend == "animatic" and any(shot.own_backend != "animatic" for shot in shots)
+
     def out_dir(self, variant: Variant | str, out: str | Path | None = None) -> Path:
-        """Where a variant's deliverables go: ``out/<stem>/`` (``out/<campaign>/<variant>/``)."""
+        """Where a variant's deliverables go: ``out/<stem>/`` (``out/<campaign>/<variant>/``); an animatic
+        preview of a storyboard meant for another backend goes to ``animatic/`` in there, beside the finals."""
         variant_id = variant if isinstance(variant, str) else variant.id
         base = Path(out) if out else self.campaign.root / "out" / self.campaign.name
+        if self.preview:
+            base = base / "animatic"
         if not self.campaign.is_campaign:
             return base
         return base / variant_id
@@ -255,7 +265,8 @@ class Project:
             errors = summary.cuts.errors.setdefault(variant.id, {})
             loudness = summary.cuts.loudness.setdefault(variant.id, {})
             for spec in cut_specs(variant.storyboard, self.jobs[variant.id], self.workspace, mine, only=deliverable):
-                target = out_dir / f"{spec.deliverable.name}.mp4"
+                # A draft goes beside the final (with its own report, poster and sidecars), never over it.
+                target = out_dir / f"{spec.deliverable.name}{'.draft' if draft else ''}.mp4"
                 try:
                     report = edit_cut(spec, target, work_dir=self.workspace.edit_dir, draft=draft, partial=partial)
                 except ReelmakeError as exc:  # a missing clip, a bad edit: this deliverable fails, the others go on
