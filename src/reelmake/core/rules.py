@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from fractions import Fraction
 
@@ -190,8 +189,8 @@ def _check_soundtrack(report: _Report) -> None:
 
 
 def _frames(seconds: Fraction, fps: Fraction) -> int:
-    # The editor's rounding (edit/timeline.py): the nearest frame boundary, halves up.
-    return math.floor(seconds * fps + Fraction(1, 2))
+    # The editor's rounding (edit/timeline.py to_frames): the nearest frame boundary, halves to even.
+    return round(seconds * fps)
 
 
 def _exact(value: float) -> Fraction:

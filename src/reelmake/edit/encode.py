@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -96,7 +95,7 @@ class Encoding:
 
 def samples_at(frame: int, fps: float) -> int:
     """The audio sample where timeline frame ``frame`` starts (rounded like frame boundaries)."""
-    return math.floor(frame * SAMPLE_RATE / fps_fraction(fps) + Fraction(1, 2))
+    return round(frame * SAMPLE_RATE / fps_fraction(fps))
 
 
 def rate(fps: float) -> str:

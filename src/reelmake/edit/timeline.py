@@ -8,7 +8,6 @@ round((Σ trimmed shots − Σ transitions) × fps) frames and a rounding error 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -48,8 +47,9 @@ def fps_fraction(fps: float) -> Fraction:
 
 
 def to_frames(seconds: Fraction, fps: Fraction) -> int:
-    """The frame boundary nearest ``seconds`` (halves round up, the same way in every module)."""
-    return math.floor(seconds * fps + Fraction(1, 2))
+    """The frame boundary nearest ``seconds``. Halves go to the even frame, so boundaries that fall
+    on half frames alternate up and down instead of all moving one way (core/rules.py agrees)."""
+    return round(seconds * fps)
 
 
 @dataclass(frozen=True)
