@@ -12,15 +12,17 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import shutil
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
+from fractions import Fraction
 from pathlib import Path
 
 import ffmpeg
 
 from ..errors import MediaError, StoryboardError
 from ..fsutil import atomic_path, sha256_file
-from ..media import input_stream, probe, run_graph
+from ..media import file_input, input_stream, probe, run_graph
 from . import audio, captions, report, sources
 from .encode import SAMPLE_RATE, X264_REORDER, Encoding, samples_at
 from .join import Entry, copy_options, timeline_video, write_concat_list
@@ -62,28 +64,57 @@ def cut(
     placements = place(spec, enc.fps)
     trims = [to_frames(exact(c.trim[0]), enc.rate) if c.trim else 0 for c in spec.clips]
     workers = max(1, min(len(spec.clips), jobs or os.cpu_count() or 1))
-    with ThreadPoolExecutor(workers) as pool:
+    samples = samples_at(placements[-1].end, enc.fps)
+    scratch_root = work_dir / "tmp"
+    scratch_root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=scratch_root) as scratch_dir, ThreadPoolExecutor(workers) as pool:
+        scratch = Path(scratch_dir)
         found = list(pool.map(lambda c: _facts(c, work_dir), spec.clips))
         reasons = [_must_encode(c, f, enc) for c, f in zip(spec.clips, found, strict=True)]
         pieces, decisions = plan(placements, trims, found, reasons,
                                  [c.transition.type if c.transition else None for c in spec.clips])
         for decision in decisions:
             log.info("shot %s: %s", decision.shot_id, decision.describe())
+        # The soundtrack needs no piece: it is mixed while they are encoded, and the poster is drawn
+        # from its piece while the soundtrack is mixed.
+        has_audio = [f is not None and f.has_audio for f in found]
+        mixing = pool.submit(audio.premix, spec, placements, trims, has_audio, samples, scratch / "mix.wav")
         made = list(pool.map(lambda piece: _entry(piece, spec, trims, found, enc, work_dir), pieces))
-    built = list(dict.fromkeys(spec.clips[i].shot_id for _, fresh in made for i in fresh))
-    reorder = max([X264_REORDER] + [found[p.clip].delay for p in pieces if isinstance(p, Copy)])
-
-    samples = samples_at(placements[-1].end, enc.fps)
-    has_audio = [f is not None and f.has_audio for f in found]
-    scratch_root = work_dir / "tmp"
-    scratch_root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=scratch_root) as scratch:
-        listing = write_concat_list([entry for entry, _ in made], enc, Path(scratch) / "timeline.ffconcat")
-        mix_path = Path(scratch) / "mix.wav"
-        measured = audio.premix(spec, placements, trims, has_audio, samples, mix_path)
+        entries = [entry for entry, _ in made]
+        frame = (placements[0].start + placements[0].end) // 2
+        drawing = pool.submit(_poster, pieces, entries, found, frame, enc, scratch / "poster.jpg")
+        measured = mixing.result()
+        drawing.result()
+        built = list(dict.fromkeys(spec.clips[i].shot_id for _, fresh in made for i in fresh))
+        reorder = max([X264_REORDER] + [found[p.clip].delay for p in pieces if isinstance(p, Copy)])
+        listing = write_concat_list(entries, enc, scratch / "timeline.ffconcat")
         with atomic_path(out_path, suffix=".mp4") as tmp:
-            normalization, loudness = _mux(spec, enc, listing, reorder, mix_path, measured, samples, tmp)
-    return _finish(spec, out_path, enc, key, draft, normalization, loudness, built, decisions)
+            normalization, loudness = _mux(spec, enc, listing, reorder, scratch / "mix.wav", measured, samples, tmp)
+        return _finish(spec, out_path, enc, key, draft, normalization, loudness, built, decisions,
+                       scratch / "poster.jpg")
+
+
+def _poster(pieces: list[Piece], entries: list[Entry], found: list[sources.SourceFacts | None], frame: int,
+            enc: Encoding, dest: Path) -> None:
+    """Timeline frame ``frame`` as a JPEG, decoded from the piece that holds it (the same pixels the
+    cut will carry: a copied frame is the clip's own)."""
+    start = 0
+    for piece, entry in zip(pieces, entries, strict=True):
+        if frame < start + piece.frames:
+            index = frame - start
+            at = Fraction(index) / enc.rate
+            if isinstance(piece, Copy):
+                facts = found[piece.clip]
+                assert facts is not None
+                at = facts.offset + Fraction(piece.start + index) / enc.rate
+            # A quarter frame early: the seek keeps the first frame at or after it, which is this one.
+            seek = max(Fraction(0), at - Fraction(1, 4) / enc.rate)
+            picture = file_input(entry.path, "video", ss=f"{float(seek):.6f}")["v:0"]
+            run_graph(picture.output(str(dest), format="image2", update=1, **{"frames:v": 1, "q:v": 3}),
+                      what="drawing the poster")
+            return
+        start += piece.frames
+    raise AssertionError(f"frame {frame} is past the end of the timeline")
 
 
 def _facts(clip: ClipSpec, work_dir: Path) -> sources.SourceFacts | None:
@@ -242,7 +273,8 @@ def _with_slates(spec: CutSpec, partial: bool) -> CutSpec:
 
 
 def _finish(spec: CutSpec, out_path: Path, enc: Encoding, key: str, draft: bool, normalization: str | None,
-            measured: tuple[float | None, float | None], built: list[str], decisions: list[Decision]) -> CutReport:
+            measured: tuple[float | None, float | None], built: list[str], decisions: list[Decision],
+            drawn_poster: Path) -> CutReport:
     info = probe(out_path)
     loudness, peak = measured
     placements = place(spec, enc.fps)
@@ -252,12 +284,8 @@ def _finish(spec: CutSpec, out_path: Path, enc: Encoding, key: str, draft: bool,
         for c, p, d in zip(spec.clips, placements, decisions, strict=True)
     ]
     poster = out_path.with_suffix(".jpg")
-    first = placements[0]
-    at = float((first.start + first.end) / 2 / enc.rate)
     with atomic_path(poster, suffix=".jpg") as tmp:
-        frame = input_stream(str(out_path), ss=f"{at:.6f}")["v:0"]
-        run_graph(frame.output(str(tmp), format="image2", update=1, **{"frames:v": 1, "q:v": 3}),
-                  what=f"poster for {out_path.name}")
+        shutil.copyfile(drawn_poster, tmp)
     srt_path, vtt_path = captions.write_sidecars(spec, out_path)
     result = CutReport(
         deliverable=spec.deliverable.name,
