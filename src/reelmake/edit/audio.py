@@ -125,7 +125,7 @@ def shot_audio(spec: CutSpec, placements: list[Placement], trims: list[int], has
     return runs[0] if len(runs) == 1 else ffmpeg.concat(*runs, v=0, a=1)
 
 
-def premix(spec: CutSpec, placements: list[Placement], trims: list[int], has_audio: list[bool], samples: int,
+def premix(spec: CutSpec, placements: list[Placement], trims: list[int], *, has_audio: list[bool], samples: int,
            dest: Path) -> Loudness:
     """Render the timeline's soundtrack to ``dest`` (float WAV, exactly ``samples`` long) and measure it."""
     total = samples / SAMPLE_RATE

@@ -15,6 +15,7 @@ import os
 import shutil
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
+import functools
 from fractions import Fraction
 from pathlib import Path
 
@@ -67,18 +68,23 @@ def cut(
     samples = samples_at(placements[-1].end, enc.fps)
     scratch_root = work_dir / "tmp"
     scratch_root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=scratch_root) as scratch_dir, ThreadPoolExecutor(workers) as pool:
+    with tempfile.TemporaryDirectory(dir=scratch_root) as scratch_dir, ThreadPoolExecutor(workers) as pool, \
+            ThreadPoolExecutor(1) as sound:
         scratch = Path(scratch_dir)
+        # The soundtrack needs no piece, only which clips have sound: it is mixed on its own thread
+        # from the start (while ffprobe describes the clips and their pieces are encoded), and the
+        # poster is drawn from its piece meanwhile.
+        guess = [sources.has_audio_track(Path(c.path)) if c.path is not None else False for c in spec.clips]
+        mix = functools.partial(audio.premix, spec, placements, trims, dest=scratch / "mix.wav", samples=samples)
+        early = sound.submit(mix, has_audio=guess) if None not in guess else None
         found = list(pool.map(lambda c: _facts(c, work_dir), spec.clips))
+        has_audio = [f is not None and f.has_audio for f in found]
+        mixing = early if early is not None and guess == has_audio else sound.submit(mix, has_audio=has_audio)
         reasons = [_must_encode(c, f, enc) for c, f in zip(spec.clips, found, strict=True)]
         pieces, decisions = plan(placements, trims, found, reasons,
                                  [c.transition.type if c.transition else None for c in spec.clips])
         for decision in decisions:
             log.info("shot %s: %s", decision.shot_id, decision.describe())
-        # The soundtrack needs no piece: it is mixed while they are encoded, and the poster is drawn
-        # from its piece while the soundtrack is mixed.
-        has_audio = [f is not None and f.has_audio for f in found]
-        mixing = pool.submit(audio.premix, spec, placements, trims, has_audio, samples, scratch / "mix.wav")
         made = list(pool.map(lambda piece: _entry(piece, spec, trims, found, enc, work_dir), pieces))
         entries = [entry for entry, _ in made]
         frame = (placements[0].start + placements[0].end) // 2

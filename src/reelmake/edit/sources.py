@@ -20,6 +20,7 @@ from pathlib import Path
 from ..errors import MediaError
 from ..fsutil import atomic_path, atomic_write_text
 from ..media import ffprobe, file_input, run_graph
+from . import mp4
 from .encode import Encoding
 
 FACTS_VERSION = 1  # bump when the cached facts change shape
@@ -123,9 +124,20 @@ def facts(path: Path, sha256: str, work_dir: Path) -> SourceFacts:
             return SourceFacts(**{**data, "keyframes": tuple(data["keyframes"]), "key_dts": tuple(data["key_dts"])})
     except (OSError, ValueError, TypeError, KeyError):
         pass
-    found = _probe(path)
+    parsed = mp4.facts(path) if path.suffix.lower() in (".mp4", ".mov", ".m4v") else None
+    found = _from_fields(parsed) if parsed is not None else _probe(path)
     atomic_write_text(cached, json.dumps({"version": FACTS_VERSION, **asdict(found)}) + "\n")
     return found
+
+
+def has_audio_track(path: Path) -> bool | None:
+    """Whether clip ``path`` has sound, known in milliseconds for an mp4 (None: wait for :func:`facts`)."""
+    return mp4.has_audio_track(path) if path.suffix.lower() in (".mp4", ".mov", ".m4v") else None
+
+
+def _from_fields(fields: dict) -> SourceFacts:
+    return SourceFacts(**{"video_index": None, "codec": None, "profile": None, "pix_fmt": None, "width": None,
+                          "height": None, "sar": None, "field_order": None, **fields})
 
 
 def _probe(path: Path) -> SourceFacts:
