@@ -10,12 +10,12 @@ joined video. Each shot's decision (stream copy, smart cut or re-encode, and why
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import shutil
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-import functools
 from fractions import Fraction
 from pathlib import Path
 
@@ -28,7 +28,7 @@ from . import audio, captions, report, sources
 from .encode import SAMPLE_RATE, X264_REORDER, Encoding, samples_at
 from .join import Entry, copy_options, timeline_video, write_concat_list
 from .normalize import encoded
-from .pieces import Copy, Decision, Piece, plan
+from .pieces import Copy, Decision, Encode, Piece, plan
 from .report import CutReport, ShotReport
 from .spec import ClipSpec, CutSpec
 from .timeline import TRANSITIONS, Placement, exact, fps_fraction, place, to_frames
@@ -154,7 +154,7 @@ def _entry(piece: Piece, spec: CutSpec, trims: list[int], found: list[sources.So
         return Entry(path, piece.frames, inpoint=None if direct else facts.inpoint(piece.start),
                      outpoint=facts.outpoint(piece.end) if piece.end < facts.frames else None), []
     path, fresh = encoded(piece, spec.clips, trims, enc, work_dir)
-    clips = [piece.span.clip] if hasattr(piece, "span") else [piece.out.clip, piece.into.clip]
+    clips = [piece.span.clip] if isinstance(piece, Encode) else [piece.out.clip, piece.into.clip]
     return Entry(path, piece.frames), clips if fresh else []
 
 
