@@ -16,7 +16,8 @@ import ffmpeg
 from ffmpeg.nodes import Stream
 
 from ..errors import MediaError
-from ..media import file_input, input_stream, probe, run_graph, source
+from ..ffgraph import file_input, input_stream, run_graph, source
+from ..media import probe
 from .encode import SAMPLE_RATE, samples_at
 from .spec import CutSpec
 from .timeline import Placement, bed_start, fps_fraction

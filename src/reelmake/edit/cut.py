@@ -23,7 +23,8 @@ import ffmpeg
 
 from ..errors import MediaError, StoryboardError
 from ..fsutil import atomic_path, sha256_file
-from ..media import file_input, input_stream, probe, run_graph
+from ..ffgraph import file_input, input_stream, run_graph
+from ..media import probe
 from . import audio, captions, report, sources
 from .encode import SAMPLE_RATE, X264_REORDER, Encoding, samples_at
 from .join import Entry, copy_options, timeline_video, write_concat_list

@@ -18,7 +18,7 @@ from pathlib import Path
 from ffmpeg.nodes import Stream
 
 from ..fsutil import atomic_write_text
-from ..media import input_stream
+from ..ffgraph import input_stream
 from .encode import Encoding
 
 # Only plain files: no network, no nested playlists for anything the list names.

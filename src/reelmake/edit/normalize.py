@@ -19,7 +19,7 @@ from ffmpeg.nodes import Stream
 
 from ..errors import MediaError
 from ..fsutil import atomic_path
-from ..media import file_input, run_graph, source
+from ..ffgraph import file_input, run_graph, source
 from . import captions
 from .encode import Encoding, rate
 from .pieces import Blend, Encode, Span

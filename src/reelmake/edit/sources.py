@@ -19,7 +19,8 @@ from pathlib import Path
 
 from ..errors import MediaError
 from ..fsutil import atomic_path, atomic_write_text
-from ..media import ffprobe, file_input, run_graph
+from ..ffgraph import file_input, run_graph
+from ..media import ffprobe
 from . import mp4
 from .encode import Encoding
 

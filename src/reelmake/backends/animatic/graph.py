@@ -20,7 +20,8 @@ from pathlib import Path
 import ffmpeg
 from ffmpeg.nodes import Stream
 
-from ...media import PROTOCOLS, file_input, graph_args, input_stream, source
+from ...ffgraph import file_input, graph_args, input_stream, source
+from ...media import PROTOCOLS
 
 AUDIO_RATE = 48_000
 # A3 + E4 at about -30 dBFS peak: quiet, but a real signal every audio path downstream must carry.
