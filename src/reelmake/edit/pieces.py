@@ -83,6 +83,8 @@ class Decision:
     encoded: int = 0  # frames encoded outside transitions
 
     def describe(self) -> str:
+        if self.mode == "copy" and not self.copied:
+            return f"no frames of its own ({self.reason})"
         if self.mode == "copy":
             return f"stream copy of {self.copied} frames ({self.reason})"
         if self.mode == "smart-cut":
@@ -121,7 +123,7 @@ def _clip(shot_id: str, span: Span, trim: int, found: SourceFacts | None,
         pieces: list[Piece] = [Encode(span)] if span.frames else []
         return pieces, Decision(shot_id, "encode", reason or "not probed", encoded=span.frames)
     if not span.frames:
-        return [], Decision(shot_id, "copy", "all of it inside transitions")
+        return [], Decision(shot_id, "copy", "all of them are in its transitions")
     found_span = found.copy_span(trim + span.start, trim + span.end)
     if found_span is None:
         return [Encode(span)], Decision(shot_id, "encode", "no whole GOP between its cut points",
