@@ -45,6 +45,9 @@ def write_concat_list(entries: list[Entry], enc: Encoding, dest: Path) -> Path:
     for entry in entries:
         quoted = str(Path(entry.path).resolve()).replace("'", "'\\''")
         lines.append(f"file '{quoted}'")
+        # Every piece is an mp4/mov (ours, or a clip whose tables were read as one): the list may
+        # open nothing else, whatever a file's bytes claim.
+        lines.append("option format_whitelist mov")
         if entry.inpoint is not None:
             lines.append(f"inpoint {_seconds(entry.inpoint)}")
         if entry.outpoint is not None:
