@@ -88,3 +88,35 @@ def frame_at(path: Path, seconds: float, size: tuple[int, int]) -> bytes:
         ["ffmpeg", "-hide_banner", "-nostdin", "-v", "error", "-ss", f"{seconds}", "-i", str(path),
          "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "gray", "-"],
         capture_output=True, check=True).stdout
+
+
+def make_numbered(path: Path, *, frames: int = 48, fps: int = 24, size: str = "160x90", gop: int = 12,
+                  profile: str = "high", tone: float | None = 440.0) -> Path:
+    """A clip whose frame n is flat grey at luma 20 + 4n (so every frame identifies itself), in the
+    editor's delivery format (H.264 High, yuv420p, B-frames) with a keyframe every ``gop`` frames."""
+    seconds = frames / fps
+    args = ["-f", "lavfi", "-i", f"color=c=black:s={size}:r={fps}:d={seconds}"]
+    if tone is not None:
+        args += ["-f", "lavfi", "-i", f"sine=f={tone}:r=48000:d={seconds}", "-c:a", "aac", "-b:a", "96k"]
+    ffmpeg(*args, "-vf", "geq=lum=20+4*N:cb=128:cr=128", "-frames:v", str(frames), "-c:v", "libx264",
+           "-preset", "veryfast", "-profile:v", profile, "-g", str(gop), "-keyint_min", str(gop), "-sc_threshold", "0",
+           "-pix_fmt", "yuv420p", str(path))
+    return path
+
+
+def frame_lumas(path: Path) -> list[float]:
+    """Mean luma of every decoded video frame of ``path``, in presentation order."""
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:v:0", "-vf", "scale=8:8",
+                          "-f", "rawvideo", "-pix_fmt", "gray", "-"], capture_output=True, check=True).stdout
+    return [sum(raw[i:i + 64]) / 64 for i in range(0, len(raw), 64)]
+
+
+def frame_hashes(path: Path) -> list[str]:
+    """md5 of every decoded video frame: equal pixels, whatever the container or bitstream around them."""
+    text = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:v:0", "-f", "framemd5", "-"],
+                          capture_output=True, text=True, check=True).stdout
+    return [line.rsplit(",", 1)[1].strip() for line in text.splitlines() if line and not line.startswith("#")]
+
+
+def stream_durations(path: Path) -> dict[str, float]:
+    return {s["codec_type"]: float(s["duration"]) for s in ffprobe(path)["streams"]}

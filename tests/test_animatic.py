@@ -313,3 +313,10 @@ def test_preflight_without_ffmpeg_says_how_to_install_it(media, tmp_path, monkey
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(BackendUnavailable, match="apt-get install"):
         AnimaticBackend({}).preflight([make_job(media)])
+
+
+def test_the_same_reference_twice_draws_two_thumbnails(media, tmp_path):
+    # The same file as background and as two thumbnails: three inputs, not one node with three consumers.
+    clip = render(make_job(media, images=("blue", "red", "red"), labels=("a", "b", "c")), tmp_path)
+    once = render(make_job(media, images=("blue", "red", "blue"), labels=("a", "b", "c")), tmp_path, "once.mp4")
+    assert _count(_rgb_frame(clip, 12), _red) > 1.8 * _count(_rgb_frame(once, 12), _red)

@@ -9,7 +9,7 @@ import pytest
 
 from reelmake.edit import TRANSITIONS, BedSpec, ClipSpec, MixSpec, Transition, cut_key, timeline
 from reelmake.edit.captions import srt, vtt
-from reelmake.edit.timeline import bed_start, groups
+from reelmake.edit.timeline import bed_start, groups, place
 
 from .edit_media import deliverable, spec
 
@@ -85,3 +85,18 @@ def test_cut_key_changes_with_what_decides_the_output_and_ignores_paths():
         dataclasses.replace(base, deliverable=dataclasses.replace(base.deliverable, quality=23)),
     ]
     assert len({cut_key(v, draft=False) for v in variants} | {key, cut_key(base, draft=True)}) == 7
+
+
+def test_frame_rounding_is_spread_over_the_cut_never_accumulated():
+    # 0.5 s is 12.5 frames at 25 fps: the two transitions take 13 and 12, and the cut is exactly
+    # round(16 − 1) s = 375 frames (rounding each transition alone gave 12 + 12 and 15.04 s).
+    s = spec([clip("a", 5), clip("b", 5.5, transition=Transition("fade", 0.5)),
+              clip("c", 5.5, transition=Transition("fade", 0.5))], deliverable(fps=25))
+    placements = place(s)
+    assert [p.transition_frames for p in placements] == [0, 13, 12]
+    assert placements[-1].end == 375
+
+
+def test_many_shots_of_a_fractional_frame_count_add_up_exactly():
+    s = spec([clip(f"s{i}", 1.01) for i in range(50)], deliverable(fps=24))
+    assert place(s)[-1].end == round(50 * 1.01 * 24)  # 1212, not 50 × 24

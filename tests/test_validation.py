@@ -542,3 +542,40 @@ def test_wavespeed_tiers_fill_in_concurrency_and_rate_limit_unless_overridden():
     silver = resolve({"tier": "silver", "max_concurrency": 50})
     assert silver["max_concurrency"] == 50 and silver["rate_limit"] == {"submits": 500, "per": 60}
     assert resolve({"rate_limit": {"submits": 5, "per": 10}})["rate_limit"] == {"submits": 5, "per": 10}
+SPOT_15 = """
+  - id: one
+    prompt: "@maya runs"
+  - id: two
+    prompt: "@maya jumps"
+    duration: 6
+    transition: {type: fade, duration: 0.5}
+  - id: three
+    prompt: "@maya lands"
+    transition: {type: dissolve, duration: 0.5}
+"""
+
+
+def test_a_length_the_shots_add_up_to_is_accepted(project):
+    _, problems = check(project, SPOT_15, "deliverables:\n  - {name: spot, fps: 25, length: 15}\n")
+    assert only(problems) == []
+
+
+def test_a_length_the_shots_do_not_add_up_to_names_their_total(project):
+    path, problems = check(project, SPOT_15, "deliverables:\n  - {name: spot, fps: 25, length: 14}\n")
+    found = assert_one(project, path, problems, "- {name: spot", "must last 14 s (350 frames at 25 fps)")
+    assert "shots add up to 15 s (375 frames)" in found.message
+
+
+def test_transitions_into_and_out_of_one_shot_must_not_overlap(project):
+    path, problems = check(project, """
+  - id: one
+    prompt: "@maya runs"
+  - id: two
+    prompt: "@maya jumps"
+    trim: [0, 1]
+    transition: {type: fade, duration: 0.6}
+  - id: three
+    prompt: "@maya lands"
+    transition: {type: fade, duration: 0.6}
+""")
+    assert_one(project, path, problems, "transition: {type: fade, duration: 0.6}", "overlap")

@@ -1,7 +1,7 @@
 """ffprobe/ffmpeg at the edge: probing media and running ffmpeg visibly.
 
 Every ffmpeg invocation goes through :func:`run_ffmpeg` so ``-v`` can print the exact
-command a user may paste into a shell.
+command a user may paste into a shell. Filter graphs are built in ``ffgraph`` (ffmpeg-python).
 """
 
 from __future__ import annotations
@@ -95,20 +95,26 @@ def input_args(path: Path, kind: str | None = None) -> list[str]:
     return [*pinned, "-protocol_whitelist", PROTOCOLS, "-i", f"file:{Path(path).resolve()}"]
 
 
-def probe(path: Path, kind: str | None = None) -> MediaInfo:
-    """Probe ``path`` with ffprobe (its demuxer pinned by extension); MediaError if it is not readable media."""
+def ffprobe(path: Path, kind: str | None = None, *args: str) -> dict:
+    """ffprobe's JSON for ``path`` (demuxer pinned by extension) with ``args`` choosing what to show;
+    MediaError if it is not readable media."""
     require_ffmpeg()
     fmt = demuxer_for(path, kind)
     pinned = ["-f", fmt] if fmt else []
     cmd = ["ffprobe", "-v", "error", *pinned, "-protocol_whitelist", PROTOCOLS, "-print_format", "json",
-           "-show_format", "-show_streams", f"file:{Path(path).resolve()}"]
+           *args, f"file:{Path(path).resolve()}"]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise MediaError(f"{path}: not readable media ({proc.stderr.strip() or 'ffprobe failed'})")
     try:
-        data = json.loads(proc.stdout or "{}")
+        return json.loads(proc.stdout or "{}")
     except ValueError:
         raise MediaError(f"{path}: ffprobe printed no readable description") from None
+
+
+def probe(path: Path, kind: str | None = None) -> MediaInfo:
+    """Probe ``path`` with ffprobe (its demuxer pinned by extension); MediaError if it is not readable media."""
+    data = ffprobe(path, kind, "-show_format", "-show_streams")
     fmt = data.get("format", {})
     video = next((s for s in data.get("streams", []) if s.get("codec_type") == "video"), None)
     audio = next((s for s in data.get("streams", []) if s.get("codec_type") == "audio"), None)

@@ -83,6 +83,7 @@ def _shot(index: int, raw: dict[str, Any], defaults: dict[str, Any], override: s
         transition=ShotTransition(transition["type"], transition["duration"]) if transition else None,
         seed=raw.get("seed"),
         takes=merged["takes"],
+        own_backend=merged["backend"],
     )
 
 
@@ -112,6 +113,7 @@ def _deliverables(raw: list[dict[str, Any]] | None, shots_aspect: str) -> tuple[
             name=item["name"], aspect_ratio=aspect, width=width, height=height,
             fps=float(item.get("fps", 24)), reframe=item.get("reframe", "crop"),
             captions=item.get("captions", "sidecar"), quality=int(item.get("quality", 18)), index=index,
+            length=item.get("length"),
         ))
     return tuple(out)
 

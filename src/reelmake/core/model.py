@@ -92,6 +92,7 @@ class Shot:
     transition: ShotTransition | None = None
     seed: int | None = None
     takes: int = 1  # how many takes the storyboard asks for; more may exist (`reelmake take`, --force)
+    own_backend: str | None = None  # the backend the storyboard names, before a --backend override
 
     @property
     def length(self) -> float:
@@ -131,6 +132,7 @@ class Deliverable:
     captions: str = "sidecar"
     quality: int = 18
     index: int = 0  # position in the storyboard's deliverables list (0 for the default master)
+    length: float | None = None  # seconds the cut must last exactly
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from fractions import Fraction
 
 from ..catalog import Model, get_model, hosts_for, models_for
 from ..errors import BackendUnavailable, Problem
@@ -198,6 +199,12 @@ def _check_edit_fields(report: _Report, shot: Shot) -> None:
                                              f"0 ≤ in < out ≤ {shot.duration:g} (the shot's duration)")
     if shot.transition is None:
         return
+    following = report.sb.shots[shot.index + 1] if shot.index + 1 < len(report.sb.shots) else None
+    if following is not None and following.transition is not None and \
+            shot.transition.duration + following.transition.duration > shot.length + _EPS:
+        report.add(_where(shot, "transition", "duration"),
+                   f"shot {shot.id!r}: its transitions in ({shot.transition.duration:g} s) and out "
+                   f"({following.transition.duration:g} s) overlap; together they must fit in its {shot.length:g} s")
     if shot.index == 0:
         report.add(_where(shot, "transition"), f"shot {shot.id!r}: the first shot has nothing to transition from")
         return
@@ -221,10 +228,40 @@ def _check_soundtrack(report: _Report) -> None:
             report.add(("soundtrack", i, "at"), f"soundtrack 'at' {item.at!r} is not a shot id")
 
 
+def _frames(seconds: Fraction, fps: Fraction) -> int:
+    # The editor's rounding (edit/timeline.py to_frames): the nearest frame boundary, halves to even.
+    return round(seconds * fps)
+
+
+def _exact(value: float) -> Fraction:
+    return Fraction(repr(float(value)))
+
+
+def _timeline_seconds(shots: tuple[Shot, ...]) -> Fraction:
+    """How long the cut of ``shots`` lasts: Σ trimmed shots − Σ transitions (exact)."""
+    total = sum((_exact(s.length) for s in shots), Fraction(0))
+    return total - sum((_exact(s.transition.duration) for s in shots[1:] if s.transition), Fraction(0))
+
+
+def _fps(value: float) -> Fraction:
+    for num in (24000, 30000, 60000):  # NTSC-style rates, as the editor reads them
+        if abs(value - num / 1001) < 1e-3:
+            return Fraction(num, 1001)
+    return _exact(value)
+
+
 def _check_deliverables(report: _Report) -> None:
     seen: set[str] = set()
     for item in report.sb.deliverables:
         i = item.index
+        if item.length is not None:
+            fps = _fps(item.fps)
+            total, wanted = _frames(_timeline_seconds(report.sb.shots), fps), _frames(_exact(item.length), fps)
+            if total != wanted:
+                report.add(("deliverables", i, "length"),
+                           f"deliverable {item.name!r} must last {item.length:g} s ({wanted} frames at {item.fps:g} "
+                           f"fps) but its shots add up to {float(total / fps):g} s ({total} frames) after "
+                           "transitions; change the shots' durations, trims or transitions, or the length")
         if item.name in seen:
             report.add(("deliverables", i, "name"), f"deliverable name {item.name!r} is used twice")
         seen.add(item.name)

@@ -1,7 +1,8 @@
 """Captions: SRT/WebVTT sidecars at the timeline's cue times, and the drawtext filter that burns them.
 
-User text never enters a filter string: it is written to a file that drawtext reads with
+User text never enters the filter graph: it is written to a file that drawtext reads with
 ``textfile=`` and ``expansion=none``, so quotes, colons, ``%{…}`` and backslashes render literally.
+The file's path is an option value like any other, escaped by ffmpeg-python.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import textwrap
 from pathlib import Path
 
 from ..fsutil import atomic_write_text
-from .encode import filter_path, font_file
+from .encode import font_file
 from .spec import CutSpec
 from .timeline import place
 
@@ -100,23 +101,23 @@ def text_file(text: str, directory: Path) -> Path:
 
 
 def drawtext(text: str, width: int, height: int, directory: Path, *, y: str | None = None,
-             size: int | None = None, box: bool = True) -> str:
-    """A drawtext filter drawing ``text`` (wrapped) centred in the bottom of the title-safe area."""
+             size: int | None = None, box: bool = True) -> dict[str, object]:
+    """Options of a drawtext filter drawing ``text`` (wrapped) centred in the bottom of the title-safe area."""
     size = size or font_size(width, height)
     path = text_file(wrap(text, width, height), directory)
     border = max(2, size // 3) if box else 0
     # The box's border must stay inside the safe area too.
     margin_y = round(height * SAFE_MARGIN) + border
-    options = [
-        f"fontfile={filter_path(font_file())}",
-        f"textfile={filter_path(path)}",
-        "expansion=none",
-        f"fontsize={size}",
-        "fontcolor=white",
-        f"line_spacing={max(1, size // 4)}",
-        "x=(w-text_w)/2",
-        f"y={y or f'h-{margin_y}-text_h'}",
-    ]
+    options: dict[str, object] = {
+        "fontfile": str(font_file()),
+        "textfile": str(path),
+        "expansion": "none",
+        "fontsize": size,
+        "fontcolor": "white",
+        "line_spacing": max(1, size // 4),
+        "x": "(w-text_w)/2",
+        "y": y or f"h-{margin_y}-text_h",
+    }
     if box:
-        options += ["box=1", "boxcolor=black@0.55", f"boxborderw={border}"]
-    return "drawtext=" + ":".join(options)
+        options.update(box=1, boxcolor="black@0.55", boxborderw=border)
+    return options

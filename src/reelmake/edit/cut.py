@@ -1,28 +1,38 @@
-"""Cut one deliverable: normalise clips, join them, mix and normalise the audio, mux, report.
+"""Cut one deliverable: plan the pieces, encode what must be, join, mix and normalise the audio, report.
 
-Passes per deliverable: one encode per changed clip (cached), one per run of transitions
-(cached), an audio-only mix, and a final mux that stream-copies the video.
+Per deliverable: one ffprobe per new clip (cached), an encode per changed piece (cached: clips not
+in the deliverable's format, the GOPs around cut points of those that are, each transition's
+overlap), an audio-only mix read straight from the clips, and a final mux that stream-copies the
+joined video. Each shot's decision (stream copy, smart cut or re-encode, and why) is logged at INFO
+(``-v``) and saved in the report.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
+import shutil
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
+from fractions import Fraction
 from pathlib import Path
+
+import ffmpeg
 
 from ..errors import MediaError, StoryboardError
 from ..fsutil import atomic_path, sha256_file
-from ..media import probe, run_ffmpeg
-from . import audio, captions, report
-from .encode import Encoding, samples_for_frames
-from .join import Piece, concat_input, join_run, write_concat_list
-from .normalize import clip_key, intermediate
+from ..ffgraph import file_input, input_stream, run_graph
+from ..media import probe
+from . import audio, captions, report, sources
+from .encode import SAMPLE_RATE, X264_REORDER, Encoding, samples_at
+from .join import Entry, copy_options, timeline_video, write_concat_list
+from .normalize import encoded
+from .pieces import Copy, Decision, Encode, Piece, plan
 from .report import CutReport, ShotReport
 from .spec import ClipSpec, CutSpec
-from .timeline import TRANSITIONS, groups, place, total_frames
+from .timeline import TRANSITIONS, Placement, exact, fps_fraction, place, to_frames
 
 log = logging.getLogger("reelmake.edit")
 
@@ -38,7 +48,7 @@ def cut(
 ) -> CutReport:
     """Cut ``spec`` into ``out_path`` (mp4) with its poster, caption sidecars and JSON report beside it.
 
-    ``work_dir`` caches normalised intermediates (shareable between processes). When the output
+    ``work_dir`` caches probes and encoded pieces (shareable between processes). When the output
     and its report already match everything that decides the result, nothing is touched and the
     report comes back with ``reused=True``. Missing clips raise :class:`MediaError` unless
     ``partial``, which puts a slate of the right length in their place.
@@ -54,38 +64,106 @@ def cut(
 
     enc = Encoding.for_deliverable(spec.deliverable, draft=draft)
     placements = place(spec, enc.fps)
+    trims = [to_frames(exact(c.trim[0]), enc.rate) if c.trim else 0 for c in spec.clips]
     workers = max(1, min(len(spec.clips), jobs or os.cpu_count() or 1))
-    with ThreadPoolExecutor(workers) as pool:
-        made = list(pool.map(lambda clip: intermediate(clip, enc, work_dir), spec.clips))
-        built = [clip.shot_id for clip, (_, fresh) in zip(spec.clips, made, strict=True) if fresh]
-        runs = []
-        for members in groups(spec):
-            runs.append([
-                Piece(made[i][0], clip_key(spec.clips[i], enc), placements[i].frames,
-                      spec.clips[i].transition.type if spec.clips[i].transition else None,
-                      placements[i].transition_frames if i != members[0] else 0)
-                for i in members
-            ])
-        joined = list(pool.map(lambda run: join_run(run, enc, work_dir), runs))
-
-    n_frames = total_frames(spec, enc.fps)
-    samples = samples_for_frames(n_frames, enc.fps)
+    samples = samples_at(placements[-1].end, enc.fps)
     scratch_root = work_dir / "tmp"
     scratch_root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=scratch_root) as scratch:
-        listing = write_concat_list([path for path, _ in joined], Path(scratch) / "timeline.ffconcat")
-        mix_path = Path(scratch) / "mix.wav"
-        measured = audio.premix(spec, concat_input(listing), samples, mix_path)
+    with tempfile.TemporaryDirectory(dir=scratch_root) as scratch_dir, ThreadPoolExecutor(workers) as pool, \
+            ThreadPoolExecutor(1) as sound:
+        scratch = Path(scratch_dir)
+        # The soundtrack needs no piece, only which clips have sound: it is mixed on its own thread
+        # from the start (while ffprobe describes the clips and their pieces are encoded), and the
+        # poster is drawn from its piece meanwhile.
+        guess = [sources.has_audio_track(Path(c.path)) if c.path is not None else False for c in spec.clips]
+        mix = functools.partial(audio.premix, spec, placements, trims, dest=scratch / "mix.wav", samples=samples)
+        early = sound.submit(mix, has_audio=guess) if None not in guess else None
+        found = list(pool.map(lambda c: _facts(c, work_dir), spec.clips))
+        has_audio = [f is not None and f.has_audio for f in found]
+        mixing = early if early is not None and guess == has_audio else sound.submit(mix, has_audio=has_audio)
+        reasons = [_must_encode(c, f, enc) for c, f in zip(spec.clips, found, strict=True)]
+        pieces, decisions = plan(placements, trims, found, reasons,
+                                 [c.transition.type if c.transition else None for c in spec.clips])
+        for decision in decisions:
+            log.info("shot %s: %s", decision.shot_id, decision.describe())
+        made = list(pool.map(lambda piece: _entry(piece, spec, trims, found, enc, work_dir), pieces))
+        entries = [entry for entry, _ in made]
+        frame = (placements[0].start + placements[0].end) // 2
+        drawing = pool.submit(_poster, pieces, entries, found, frame, enc, scratch / "poster.jpg")
+        measured = mixing.result()
+        drawing.result()
+        built = list(dict.fromkeys(spec.clips[i].shot_id for _, fresh in made for i in fresh))
+        reorder = max([X264_REORDER] + [found[p.clip].delay for p in pieces if isinstance(p, Copy)])
+        listing = write_concat_list(entries, enc, scratch / "timeline.ffconcat")
         with atomic_path(out_path, suffix=".mp4") as tmp:
-            normalization, loudness = _mux(spec, listing, mix_path, measured, samples, tmp)
-    return _finish(spec, out_path, enc, key, draft, normalization, loudness, built)
+            normalization, loudness = _mux(spec, enc, listing, reorder, scratch / "mix.wav", measured, samples, tmp)
+        return _finish(spec, out_path, enc, key, draft, normalization, loudness, built, decisions,
+                       scratch / "poster.jpg")
+
+
+def _poster(pieces: list[Piece], entries: list[Entry], found: list[sources.SourceFacts | None], frame: int,
+            enc: Encoding, dest: Path) -> None:
+    """Timeline frame ``frame`` as a JPEG, decoded from the piece that holds it (the same pixels the
+    cut will carry: a copied frame is the clip's own)."""
+    start = 0
+    for piece, entry in zip(pieces, entries, strict=True):
+        if frame < start + piece.frames:
+            index = frame - start
+            at = Fraction(index) / enc.rate
+            if isinstance(piece, Copy):
+                facts = found[piece.clip]
+                assert facts is not None
+                at = facts.offset + Fraction(piece.start + index) / enc.rate
+            # A quarter frame early: the seek keeps the first frame at or after it, which is this one.
+            seek = max(Fraction(0), at - Fraction(1, 4) / enc.rate)
+            picture = file_input(entry.path, "video", ss=f"{float(seek):.6f}")["v:0"]
+            run_graph(picture.output(str(dest), format="image2", update=1, **{"frames:v": 1, "q:v": 3}),
+                      what="drawing the poster")
+            return
+        start += piece.frames
+    raise AssertionError(f"frame {frame} is past the end of the timeline")
+
+
+def _facts(clip: ClipSpec, work_dir: Path) -> sources.SourceFacts | None:
+    if clip.path is None:
+        return None
+    assert clip.sha256 is not None
+    found = sources.facts(Path(clip.path), clip.sha256, work_dir)
+    if found.video_index is None:
+        raise MediaError(f"shot {clip.shot_id}: {clip.path} has no video stream; re-render it with --force")
+    return found
+
+
+def _must_encode(clip: ClipSpec, found: sources.SourceFacts | None, enc: Encoding) -> str | None:
+    """Why ``clip``'s frames must be encoded, or None when they may be stream-copied."""
+    if found is None:
+        return f"a slate ({clip.status})"
+    if enc.burn_captions and clip.caption and clip.caption.strip():
+        return "a burned caption"
+    return found.mismatch(enc)
+
+
+def _entry(piece: Piece, spec: CutSpec, trims: list[int], found: list[sources.SourceFacts | None],
+           enc: Encoding, work_dir: Path) -> tuple[Entry, list[int]]:
+    """The concat entry of ``piece`` and the clips whose frames were encoded for it now."""
+    if isinstance(piece, Copy):
+        clip, facts = spec.clips[piece.clip], found[piece.clip]
+        assert clip.path is not None and clip.sha256 is not None and facts is not None
+        whole = piece.start == 0 and piece.end == facts.frames
+        path = sources.copyable(Path(clip.path), clip.sha256, facts, enc, work_dir, whole=whole)
+        direct = path == Path(clip.path)
+        return Entry(path, piece.frames, inpoint=None if direct else facts.inpoint(piece.start),
+                     outpoint=facts.outpoint(piece.end) if piece.end < facts.frames else None), []
+    path, fresh = encoded(piece, spec.clips, trims, enc, work_dir)
+    clips = [piece.span.clip] if isinstance(piece, Encode) else [piece.out.clip, piece.into.clip]
+    return Entry(path, piece.frames), clips if fresh else []
 
 
 ATTEMPTS = 5  # muxes at most: the audio is re-encoded, the video only copied
 
 
-def _mux(spec: CutSpec, listing: Path, mix_path: Path, measured: audio.Loudness, samples: int,
-         dest: Path) -> tuple[str | None, tuple[float | None, float | None]]:
+def _mux(spec: CutSpec, enc: Encoding, listing: Path, reorder: int, mix_path: Path, measured: audio.Loudness,
+         samples: int, dest: Path) -> tuple[str | None, tuple[float | None, float | None]]:
     """Mux the copied video with the normalised, AAC-encoded mix into ``dest``; measure the result.
 
     AAC can overshoot the true peak a little more than the margin allows on sharp transients;
@@ -96,14 +174,12 @@ def _mux(spec: CutSpec, listing: Path, mix_path: Path, measured: audio.Loudness,
     margin, boost = audio.TP_MARGIN, 0.0
     previous: tuple[float, float] | None = None  # (boost, loudness) of the last attempt
     for attempt in range(ATTEMPTS):
-        audio_filter, normalization = audio.normalize_filter(spec, measured, samples, margin, boost)
-        run_ffmpeg(
-            [*concat_input(listing), "-i", str(mix_path), "-map", "0:v:0", "-map", "1:a:0",
-             "-c:v", "copy", "-tag:v", "avc1",
-             "-af", audio_filter,
-             "-c:a", "aac", "-b:a", "192k", "-ar", "48000", "-ac", "2",
-             "-map_metadata", "-1", "-metadata", f"title={spec.title}",
-             "-movflags", "+faststart", "-f", "mp4", str(dest)],
+        mix, normalization = audio.normalized(input_stream(str(mix_path), f="wav")["a:0"], spec, measured,
+                                              samples, margin, boost)
+        run_graph(
+            ffmpeg.output(timeline_video(listing), mix, str(dest), format="mp4", **copy_options(enc, reorder),
+                          **{"c:a": "aac", "b:a": "192k", "ar": SAMPLE_RATE, "ac": 2}, map_metadata=-1,
+                          metadata=f"title={spec.title}", movflags="+faststart"),
             what=f"muxing {dest.name}",
         )
         loudness, peak = audio.measure(dest)
@@ -131,6 +207,7 @@ def check(spec: CutSpec) -> None:
         raise StoryboardError(f"{spec.title}: nothing to cut (no shots)")
     fps = spec.deliverable.fps
     placements = place(spec)
+    _check_length(spec, placements)
     shot_ids = {c.shot_id for c in spec.clips}
     for bed in spec.beds:
         if bed.at is not None and bed.at not in shot_ids:
@@ -142,6 +219,12 @@ def check(spec: CutSpec) -> None:
     for index, clip in enumerate(spec.clips):
         if clip.length <= 0:
             raise StoryboardError(f"shot {clip.shot_id}: trimmed length is {clip.length:g} s; fix its trim")
+        if placements[index].frames < 1:
+            raise StoryboardError(f"shot {clip.shot_id}: {clip.length:g} s is shorter than a frame at {fps:g} fps")
+        leaving = placements[index + 1].transition_frames if index + 1 < len(placements) else 0
+        if placements[index].transition_frames + leaving > placements[index].frames:
+            raise StoryboardError(f"shot {clip.shot_id}: the transitions into and out of it overlap "
+                                  f"({clip.length:g} s); shorten them or the shot's trim")
         if clip.transition is None:
             continue
         if clip.transition.type not in TRANSITIONS:
@@ -155,6 +238,19 @@ def check(spec: CutSpec) -> None:
                 f"shot {clip.shot_id}: transition of {t / fps:g} s is not shorter than both shots it joins; "
                 "shorten the transition"
             )
+
+
+def _check_length(spec: CutSpec, placements: list[Placement]) -> None:
+    want = spec.deliverable.length
+    if want is None:
+        return
+    fps = spec.deliverable.fps
+    total, wanted = placements[-1].end, to_frames(exact(want), fps_fraction(fps))
+    if total != wanted:
+        raise StoryboardError(
+            f"deliverable {spec.deliverable.name}: its length is {want:g} s ({wanted} frames at {fps:g} fps) but "
+            f"the shots add up to {float(total / fps_fraction(fps)):g} s ({total} frames) after transitions; change the "
+            "shots' durations, trims or transitions, or the length")
 
 
 def _with_slates(spec: CutSpec, partial: bool) -> CutSpec:
@@ -184,21 +280,20 @@ def _with_slates(spec: CutSpec, partial: bool) -> CutSpec:
 
 
 def _finish(spec: CutSpec, out_path: Path, enc: Encoding, key: str, draft: bool, normalization: str | None,
-            measured: tuple[float | None, float | None], built: list[str]) -> CutReport:
+            measured: tuple[float | None, float | None], built: list[str], decisions: list[Decision],
+            drawn_poster: Path) -> CutReport:
     info = probe(out_path)
     loudness, peak = measured
     placements = place(spec, enc.fps)
     shots = [
-        ShotReport(c.shot_id, round(p.start / enc.fps, 6), round(p.end / enc.fps, 6),
-                   "rendered" if c.path is not None else f"slate:{c.status}", c.take if c.path is not None else None)
-        for c, p in zip(spec.clips, placements, strict=True)
+        ShotReport(c.shot_id, round(float(p.start / enc.rate), 6), round(float(p.end / enc.rate), 6),
+                   "rendered" if c.path is not None else f"slate:{c.status}", d.mode, d.describe(),
+                   c.take if c.path is not None else None)
+        for c, p, d in zip(spec.clips, placements, decisions, strict=True)
     ]
     poster = out_path.with_suffix(".jpg")
-    first = placements[0]
-    at = (first.start + first.end) / 2 / enc.fps
     with atomic_path(poster, suffix=".jpg") as tmp:
-        run_ffmpeg(["-ss", f"{at:.6f}", "-i", str(out_path), "-frames:v", "1", "-q:v", "3", "-update", "1",
-                    "-f", "image2", str(tmp)], what=f"poster for {out_path.name}")
+        shutil.copyfile(drawn_poster, tmp)
     srt_path, vtt_path = captions.write_sidecars(spec, out_path)
     result = CutReport(
         deliverable=spec.deliverable.name,

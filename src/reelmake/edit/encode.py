@@ -1,7 +1,7 @@
-"""Encoding settings shared by every intermediate and the final mux, and the editor's version.
+"""Encoding settings shared by every encoded piece and the final mux, and the editor's version.
 
-Intermediates are encoded once at final quality, so hard cuts can be joined by stream copy: every
-piece of one deliverable must come out of the same encoder settings.
+Pieces are encoded once at final quality and joined by stream copy, beside stream-copied GOPs of
+clips that are already in the deliverable's format (see ``sources``).
 """
 
 from __future__ import annotations
@@ -9,16 +9,23 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
+from fractions import Fraction
 from pathlib import Path
 
 from ..errors import MediaError
 from .spec import DeliverableSpec
+from .timeline import fps_fraction
 
 # Bump when a change in the editor changes its output, so cached intermediates and cuts are redone.
-EDITOR_VERSION = "2"  # 2: true-peak limiter instead of loudnorm dynamic mode
+# 2: true-peak limiter instead of loudnorm dynamic mode; 3: pieces (stream copy, smart cut, transitions
+# encoded alone), frame boundaries rounded from exact positions, graphs through ffmpeg-python.
+EDITOR_VERSION = "3"
 
 SAMPLE_RATE = 48_000
 DRAFT_CRF_OFFSET = 6
+# Frames x264 holds back for reordering with its default 3 B-frames in a pyramid (every preset from
+# veryfast up): the join stamps decode times this far behind presentation at least.
+X264_REORDER = 2
 
 _FONT_CANDIDATES = (
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
@@ -63,29 +70,38 @@ class Encoding:
         blob = json.dumps([EDITOR_VERSION, asdict(self), *parts], sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
-    def video_args(self) -> list[str]:
-        """x264 arguments: H.264 High, yuv420p, constant frame rate."""
-        return [
-            "-c:v", "libx264", "-preset", self.preset, "-crf", str(self.crf),
-            "-profile:v", "high", "-pix_fmt", "yuv420p", "-r", rate(self.fps),
-        ]
+    @property
+    def rate(self) -> Fraction:
+        return fps_fraction(self.fps)
+
+    @property
+    def timescale(self) -> int:
+        """The mov timescale of every piece: ffmpeg's own choice for this rate (the rate's numerator
+        doubled up to at least 10000), so a frame is a whole number of ticks and pieces concatenate."""
+        scale = self.rate.numerator
+        while scale < 10_000:
+            scale *= 2
+        return scale
+
+    @property
+    def frame_ticks(self) -> int:
+        return int(self.timescale / self.rate)
+
+    def video_options(self) -> dict[str, object]:
+        """x264 output options: H.264 High, yuv420p, constant frame rate, the shared timescale."""
+        return {"c:v": "libx264", "preset": self.preset, "crf": self.crf, "profile:v": "high",
+                "pix_fmt": "yuv420p", "r": rate(self.fps), "video_track_timescale": self.timescale}
 
 
-def intermediate_audio_args() -> list[str]:
-    """Intermediates keep PCM audio: it joins sample-exactly, and the final mix re-encodes anyway."""
-    return ["-c:a", "pcm_s16le", "-ar", str(SAMPLE_RATE), "-ac", "2"]
-
-
-def samples_for_frames(n_frames: int, fps: float) -> int:
-    return round(n_frames * SAMPLE_RATE / fps)
+def samples_at(frame: int, fps: float) -> int:
+    """The audio sample where timeline frame ``frame`` starts (rounded like frame boundaries)."""
+    return round(frame * SAMPLE_RATE / fps_fraction(fps))
 
 
 def rate(fps: float) -> str:
     """``fps`` as ffmpeg wants it: NTSC-style rates as exact fractions so timestamps do not drift."""
-    for num in (24000, 30000, 60000):
-        if abs(fps - num / 1001) < 1e-3:
-            return f"{num}/1001"
-    return f"{fps:g}"
+    value = fps_fraction(fps)
+    return f"{value.numerator}/{value.denominator}" if value.denominator != 1 else str(value.numerator)
 
 
 def font_file() -> Path:
@@ -97,17 +113,3 @@ def font_file() -> Path:
         "no font found for captions and slates; install DejaVu "
         "(Debian/Ubuntu: `sudo apt-get install -y fonts-dejavu-core`)"
     )
-
-
-def filter_path(path: Path) -> str:
-    """Escape a path for use as a filter option value inside a filtergraph.
-
-    Two levels, as ffmpeg parses them: the option value (``\\ ' :``), then the graph
-    (``\\ ' [ ] , ;``). Paths are ours, but a project directory may contain any of these.
-    """
-    text = str(path)
-    for ch in ("\\", "'", ":"):
-        text = text.replace(ch, "\\" + ch)
-    for ch in ("\\", "'", "[", "]", ",", ";"):
-        text = text.replace(ch, "\\" + ch)
-    return text

@@ -1,79 +1,73 @@
-"""Joining intermediates: xfade/acrossfade for runs joined by transitions, stream copy for hard cuts.
+"""Joining the pieces: one concat list, read by the final mux with the video stream-copied.
 
-Only the clips a transition touches are re-encoded (as one cached piece per run); the pieces are
-then joined by the concat demuxer without re-encoding anything.
+The concat demuxer reads every piece in turn (encoded pieces, and stream-copied GOP ranges given by
+``inpoint``/``outpoint``), offsets each by the exact duration before it, and puts H.264 parameter
+sets in-band (its ``auto_convert``), so pieces from different encoders decode as one stream. Pieces
+reorder frames differently (x264 holds back two, a provider's encoder maybe none), so the mux
+restamps the timestamps with the ``setts`` bitstream filter: each frame's presentation time
+rounded to its frame (which also absorbs the microsecond rounding of the list) and decode times one
+frame apart, held back by the most any piece reorders.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
-from ..fsutil import atomic_path, atomic_write_text
-from ..media import run_ffmpeg
-from .encode import Encoding, intermediate_audio_args, samples_for_frames
-from .timeline import xfade_name
+from ffmpeg.nodes import Stream
+
+from ..fsutil import atomic_write_text
+from ..ffgraph import input_stream
+from .encode import Encoding
+
+# Only plain files: no network, no nested playlists for anything the list names.
+_PROTOCOLS = "file,pipe"
 
 
 @dataclass(frozen=True)
-class Piece:
-    """One intermediate to join: its file, cache key, frame count and the transition into it."""
+class Entry:
+    """One file of the concat list: ``frames`` frames of ``path``, from ``inpoint`` to ``outpoint``."""
 
     path: Path
-    key: str
     frames: int
-    transition: str | None = None  # xfade name; None for the first clip of a run
-    transition_frames: int = 0
+    inpoint: Fraction | None = None
+    outpoint: Fraction | None = None
 
 
-def join_run(pieces: list[Piece], enc: Encoding, work_dir: Path) -> tuple[Path, bool]:
-    """Cross-fade a run of intermediates into one cached piece; True when it was encoded now."""
-    if len(pieces) == 1:
-        return pieces[0].path, False
-    key = enc.key("run", [(p.key, p.frames, p.transition, p.transition_frames) for p in pieces])
-    dest = work_dir / "runs" / f"{key}.mov"
-    if dest.exists():
-        return dest, False
-    args: list[str] = []
-    for piece in pieces:
-        args += ["-i", str(piece.path)]
-    graph = []
-    video, audio = "[0:v]", "[0:a]"
-    length = pieces[0].frames
-    for index, piece in enumerate(pieces[1:], 1):
-        t = piece.transition_frames
-        offset = (length - t) / enc.fps
-        graph.append(
-            f"{video}[{index}:v]xfade=transition={xfade_name(piece.transition or 'fade')}:"
-            f"duration={t / enc.fps:.6f}:offset={offset:.6f}[v{index}]"
-        )
-        graph.append(
-            f"{audio}[{index}:a]acrossfade=ns={samples_for_frames(t, enc.fps)}:c1=tri:c2=tri[a{index}]"
-        )
-        video, audio = f"[v{index}]", f"[a{index}]"
-        length += piece.frames - t
-    # xfade keeps the first input's timestamps; make the run start at zero with a constant rate.
-    graph.append(f"{video}trim=end_frame={length},setpts=N/FRAME_RATE/TB,format=yuv420p[v]")
-    graph.append(f"{audio}atrim=end_sample={samples_for_frames(length, enc.fps)}[a]")
-    with atomic_path(dest, suffix=".mov") as tmp:
-        run_ffmpeg(
-            [*args, "-filter_complex", ";".join(graph), "-map", "[v]", "-map", "[a]", "-map_metadata", "-1",
-             *enc.video_args(), *intermediate_audio_args(), "-f", "mov", str(tmp)],
-            what=f"transitions over {len(pieces)} shots",
-        )
-    return dest, True
+def _seconds(value: Fraction) -> str:
+    return f"{float(value):.6f}"  # the concat demuxer reads microseconds
 
 
-def write_concat_list(paths: list[Path], dest: Path) -> Path:
-    """An ffconcat list for the concat demuxer (paths quoted as its parser wants)."""
+def write_concat_list(entries: list[Entry], enc: Encoding, dest: Path) -> Path:
+    """An ffconcat list of ``entries`` (paths quoted as its parser wants), each with its exact duration."""
     lines = ["ffconcat version 1.0"]
-    for path in paths:
-        quoted = str(Path(path).resolve()).replace("'", "'\\''")
+    for entry in entries:
+        quoted = str(Path(entry.path).resolve()).replace("'", "'\\''")
         lines.append(f"file '{quoted}'")
+        # Every piece is an mp4/mov (ours, or a clip whose tables were read as one): the list may
+        # open nothing else, whatever a file's bytes claim.
+        lines.append("option format_whitelist mov")
+        if entry.inpoint is not None:
+            lines.append(f"inpoint {_seconds(entry.inpoint)}")
+        if entry.outpoint is not None:
+            lines.append(f"outpoint {_seconds(entry.outpoint)}")
+        lines.append(f"duration {_seconds(entry.frames / enc.rate)}")
     atomic_write_text(dest, "\n".join(lines) + "\n")
     return dest
 
 
-def concat_input(list_path: Path) -> list[str]:
-    """Input arguments reading a concat list (absolute paths, so ``-safe 0``)."""
-    return ["-f", "concat", "-safe", "0", "-i", str(list_path)]
+def timeline_video(listing: Path) -> Stream:
+    """The joined video stream of a concat list (absolute paths, so ``safe=0``).
+
+    ``-copyts``: the concat's timestamps as they are. Otherwise ffmpeg shifts every packet by the
+    virtual file's start time, which a clip's audio priming can make a fraction of a frame, and the
+    restamping would round each frame to the wrong one."""
+    return input_stream(str(listing), f="concat", safe=0, copyts=None, protocol_whitelist=_PROTOCOLS)["v:0"]
+
+
+def copy_options(enc: Encoding, reorder: int) -> dict[str, object]:
+    """Output options that stream-copy the joined video into an mp4 with regular timestamps."""
+    tick = enc.frame_ticks
+    restamp = f"setts=pts=round(PTS/{tick})*{tick}:dts=(N-{reorder})*{tick}"
+    return {"c:v": "copy", "bsf:v": restamp, "tag:v": "avc1", "video_track_timescale": enc.timescale}

@@ -45,6 +45,8 @@ class ShotReport:
     timeline_in: float
     timeline_out: float
     status: str  # rendered | slate:<status>
+    video: str = ""  # copy | smart-cut | encode: how its own frames reached the cut
+    decision: str = ""  # the same in words, with the reason
     take: int | None = None  # the take of the shot this cut uses (None on a slate)
 
 

@@ -73,6 +73,7 @@ class DeliverableSpec:
     reframe: str = "crop"  # crop | pad | render
     captions: str = "sidecar"  # sidecar | burn | none
     quality: int = 18  # x264 CRF
+    length: float | None = None  # seconds the cut must last exactly (checked, never stretched to)
 
 
 @dataclass(frozen=True)

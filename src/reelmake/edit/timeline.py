@@ -1,12 +1,15 @@
 """Timeline arithmetic: where every shot, transition, caption and bed lands. Pure, no ffmpeg.
 
-All positions are whole frames of the deliverable's frame rate, so durations add up exactly:
-output frames = Σ trimmed shot frames − Σ transition frames.
+All positions are whole frames of the deliverable's frame rate. Each boundary is rounded from its
+exact position in seconds (never from the previous boundary), so the cut lasts exactly
+round((Σ trimmed shots − Σ transitions) × fps) frames and a rounding error never accumulates: two
+0.5 s transitions at 25 fps take 13 and 12 frames, not 12 and 12 or 13 and 13.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 
 from .spec import ClipSpec, CutSpec
 
@@ -30,10 +33,23 @@ def xfade_name(name: str) -> str:
     return _ALIASES.get(name, name)
 
 
-def frames(seconds: float, fps: float) -> int:
-    """Seconds → whole frames at ``fps`` (nearest; at least one frame for a positive length)."""
-    n = round(seconds * fps)
-    return max(n, 1) if seconds > 0 else 0
+def exact(value: float) -> Fraction:
+    """A storyboard number (seconds, fps) as the exact decimal it was written as."""
+    return Fraction(repr(float(value)))
+
+
+def fps_fraction(fps: float) -> Fraction:
+    """The frame rate as an exact fraction; NTSC-style rates (23.976, 29.97, 59.94) as n/1001."""
+    for num in (24000, 30000, 60000):
+        if abs(fps - num / 1001) < 1e-3:
+            return Fraction(num, 1001)
+    return exact(fps)
+
+
+def to_frames(seconds: Fraction, fps: Fraction) -> int:
+    """The frame boundary nearest ``seconds``. Halves go to the even frame, so boundaries that fall
+    on half frames alternate up and down instead of all moving one way (core/rules.py agrees)."""
+    return round(seconds * fps)
 
 
 @dataclass(frozen=True)
@@ -59,15 +75,17 @@ class Placement:
 
 def place(spec: CutSpec, fps: float | None = None) -> list[Placement]:
     """Lay the clips of ``spec`` on the timeline (frames of ``fps``, default the deliverable's)."""
-    fps = fps or spec.deliverable.fps
+    rate = fps_fraction(fps or spec.deliverable.fps)
     spans: list[tuple[str, int, int, int]] = []
-    cursor = 0
+    cursor = Fraction(0)  # exact end of the previous clip, in seconds
+    previous_end = 0
     for index, clip in enumerate(spec.clips):
-        n = frames(clip.length, fps)
-        t = transition_frames(clip, fps) if index else 0
-        start = cursor - t
-        spans.append((clip.shot_id, start, start + n, t))
-        cursor = start + n
+        overlap = exact(clip.transition.duration) if index and clip.transition else Fraction(0)
+        start_s = cursor - overlap
+        cursor = start_s + clip_length(clip)
+        start, end = to_frames(start_s, rate), to_frames(cursor, rate)
+        spans.append((clip.shot_id, start, end, previous_end - start if index else 0))
+        previous_end = end
     out: list[Placement] = []
     for index, (shot_id, start, end, t) in enumerate(spans):
         cue_start = start + t // 2 if index else start
@@ -80,11 +98,11 @@ def place(spec: CutSpec, fps: float | None = None) -> list[Placement]:
     return out
 
 
-def transition_frames(clip: ClipSpec, fps: float) -> int:
-    """Frames the transition into ``clip`` overlaps the previous clip (0 for a hard cut)."""
-    if clip.transition is None or clip.transition.duration <= 0:
-        return 0
-    return frames(clip.transition.duration, fps)
+def clip_length(clip: ClipSpec) -> Fraction:
+    """Exact seconds ``clip`` occupies before transitions overlap it."""
+    if clip.trim:
+        return exact(clip.trim[1]) - exact(clip.trim[0])
+    return exact(clip.duration)
 
 
 def total_frames(spec: CutSpec, fps: float | None = None) -> int:
@@ -113,11 +131,11 @@ def bed_start(spec: CutSpec, bed_index: int) -> float:
     raise KeyError(f"soundtrack item {bed.name!r}: shot {bed.at!r} is not in this cut")
 
 
-def groups(spec: CutSpec) -> list[list[int]]:
+def groups(spec: CutSpec, fps: float | None = None) -> list[list[int]]:
     """Clip indices split at hard cuts: each group is a run joined by transitions."""
     out: list[list[int]] = []
-    for index, clip in enumerate(spec.clips):
-        if index and transition_frames(clip, spec.deliverable.fps):
+    for index, p in enumerate(place(spec, fps)):
+        if index and p.transition_frames:
             out[-1].append(index)
         else:
             out.append([index])

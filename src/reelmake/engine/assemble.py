@@ -17,7 +17,7 @@ from .workspace import Workspace
 
 
 def _deliverable_spec(d: Deliverable) -> DeliverableSpec:
-    return DeliverableSpec(d.name, d.width, d.height, d.fps, d.reframe, d.captions, d.quality)
+    return DeliverableSpec(d.name, d.width, d.height, d.fps, d.reframe, d.captions, d.quality, d.length)
 
 
 def cut_specs(sb: Storyboard, jobs: list[RenderJob], workspace: Workspace, failed: Mapping[str, str],

@@ -110,6 +110,7 @@ class Project:
     jobs: dict[str, list[RenderJob]]  # by variant id: the takes the storyboard asks for
     compile_take: dict[str, CompileTake] = field(default_factory=dict)  # by variant id
     digests: Callable[[str], tuple[Path, str]] | None = None  # source → (path, sha256), for compiling again
+    backend: str | None = None  # the --backend override, if any
 
     @classmethod
     def open(cls, path: str | Path, *, backend: str | None = None, cache_dir: str | Path | None = None,
@@ -135,7 +136,7 @@ class Project:
         jobs = {v.id: compile_storyboard(v.storyboard, digests, variant=v.id) for v in variants}
         workspace.memo.save()
         return cls(loaded.campaign, workspace, LockFile.read(loaded.campaign.lock_path), jobs,
-                   {v.id: take_compiler(v) for v in variants}, digests)
+                   {v.id: take_compiler(v) for v in variants}, digests, backend)
 
     # -- plan ----------------------------------------------------------------------------------
     def current_jobs(self) -> dict[str, list[RenderJob]]:
@@ -191,10 +192,19 @@ class Project:
         return compare_hosts(self.campaign, current, self.digests, self.lock.sections(),
                              lambda key: clips.get(key, verify=True) is not None, in_flight)
 
+    @property
+    def preview(self) -> bool:
+        """An animatic preview of a storyboard meant for another backend (``--backend animatic``)."""
+        shots = (shot for variant in self.campaign.variants for shot in variant.storyboard.shots)
+        return self.backend == "animatic" and any(shot.own_backend != "animatic" for shot in shots)
+
     def out_dir(self, variant: Variant | str, out: str | Path | None = None) -> Path:
-        """Where a variant's deliverables go: ``out/<stem>/`` (``out/<campaign>/<variant>/``)."""
+        """Where a variant's deliverables go: ``out/<stem>/`` (``out/<campaign>/<variant>/``); an animatic
+        preview of a storyboard meant for another backend goes to ``animatic/`` in there, beside the finals."""
         variant_id = variant if isinstance(variant, str) else variant.id
         base = Path(out) if out else self.campaign.root / "out" / self.campaign.name
+        if self.preview:
+            base = base / "animatic"
         if not self.campaign.is_campaign:
             return base
         return base / variant_id
@@ -337,7 +347,8 @@ class Project:
             shots = {shot: found for (vid, shot), found in approvals.items() if vid == variant.id}
             for spec in cut_specs(variant.storyboard, jobs[variant.id], self.workspace, mine, only=deliverable,
                                   approvals=shots, approved_only=approved_only):
-                target = out_dir / f"{spec.deliverable.name}.mp4"
+                # A draft goes beside the final (with its own report, poster and sidecars), never over it.
+                target = out_dir / f"{spec.deliverable.name}{'.draft' if draft else ''}.mp4"
                 try:
                     report = edit_cut(spec, target, work_dir=self.workspace.edit_dir, draft=draft,
                                       partial=partial or approved_only)

@@ -1,9 +1,10 @@
 """The animatic's ffmpeg command: layout, text files and the filter graph for one shot.
 
 Pure construction, no execution: :func:`build_command` turns a :class:`ShotCard` into the
-argument list for ``reelmake.media.run_ffmpeg``. Every user-supplied text reaches drawtext
-through a file (``textfile=`` with ``expansion=none``) so quotes, colons, ``%`` and backslashes
-render literally instead of being parsed by the filter graph.
+argument list for ``reelmake.media.run_ffmpeg``. The graph is built with ffmpeg-python, which
+escapes every option value (file names with quotes, colons or brackets included). Every
+user-supplied text reaches drawtext through a file (``textfile=`` with ``expansion=none``) so
+quotes, colons, ``%`` and backslashes render literally instead of being parsed by the filter graph.
 """
 
 from __future__ import annotations
@@ -15,6 +16,12 @@ import unicodedata
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+
+import ffmpeg
+from ffmpeg.nodes import Stream
+
+from ...ffgraph import file_input, graph_args, input_stream, source
+from ...media import PROTOCOLS
 
 AUDIO_RATE = 48_000
 # A3 + E4 at about -30 dBFS peak: quiet, but a real signal every audio path downstream must carry.
@@ -70,16 +77,6 @@ class ShotCard:
     take: int = 1  # drawn beside the shot id, so takes differ visibly (and byte-wise)
 
 
-def escape_option(value: str) -> str:
-    """Escape ``value`` for use as a filter option inside ``-filter_complex``.
-
-    Two levels, as the ffmpeg-filters manual describes: the option value (``\\ ' :``), then
-    the filter graph (``\\ ' [ ] , ;``).
-    """
-    value = "".join("\\" + ch if ch in "\\':" else ch for ch in value)
-    return "".join("\\" + ch if ch in "\\'[],;" else ch for ch in value)
-
-
 def clean_text(text: str) -> str:
     """One line of printable text: whitespace runs collapsed, control characters dropped."""
     text = "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in text)
@@ -111,35 +108,22 @@ def card_colors(shot_id: str) -> tuple[tuple[int, int, int], tuple[int, int, int
 
 
 class _Graph:
-    """Accumulates inputs, filter chains and text files while the layout is drawn."""
+    """The main video chain while the layout is drawn, and the text files it reads."""
 
     def __init__(self, card: ShotCard, workdir: Path) -> None:
         self.card = card
         self.workdir = workdir
-        self.inputs: list[str] = []
-        self.chains: list[str] = []
-        self.label = "bg"
-        self._n_inputs = 0
-        self._n_labels = 0
+        self.video: Stream | None = None  # the background, once drawn
         self._n_texts = 0
 
-    def add_input(self, args: list[str]) -> int:
-        self.inputs += args
-        self._n_inputs += 1
-        return self._n_inputs - 1
+    def then(self, name: str, **options: object) -> None:
+        """Append filter ``name`` to the main video chain."""
+        assert self.video is not None
+        self.video = self.video.filter(name, **options)
 
-    def then(self, filters: str) -> None:
-        """Append ``filters`` to the main video chain."""
-        self._n_labels += 1
-        new = f"v{self._n_labels}"
-        self.chains.append(f"[{self.label}]{filters}[{new}]")
-        self.label = new
-
-    def overlay(self, source: str, x: str, y: str) -> None:
-        self._n_labels += 1
-        new = f"v{self._n_labels}"
-        self.chains.append(f"[{self.label}][{source}]overlay=x={x}:y={y}:eof_action=repeat[{new}]")
-        self.label = new
+    def overlay(self, picture: Stream, x: str, y: str) -> None:
+        assert self.video is not None
+        self.video = ffmpeg.filter([self.video, picture], "overlay", x=x, y=y, eof_action="repeat")
 
     def text(self, text: str, *, font: Path | None, size: int, x: str, y: str, color: str = "white",
              box: str | None = "black@0.55", pad: int = 0, spacing: int = 0, enable: str | None = None) -> None:
@@ -149,51 +133,57 @@ class _Graph:
         self._n_texts += 1
         path = self.workdir / f"text{self._n_texts}.txt"
         path.write_text(text, encoding="utf-8")
-        opts = [f"textfile={escape_option(str(path))}", "expansion=none", f"fontsize={size}",
-                f"fontcolor={color}", f"line_spacing={spacing}", f"x={x}", f"y={y}"]
+        options: dict[str, object] = {"textfile": str(path), "expansion": "none", "fontsize": size,
+                                      "fontcolor": color, "line_spacing": spacing, "x": x, "y": y}
         if font is not None:
-            opts.insert(0, f"fontfile={escape_option(str(font))}")
+            options["fontfile"] = str(font)
         if box:
-            opts += ["box=1", f"boxcolor={box}", f"boxborderw={pad}"]
+            options.update(box=1, boxcolor=box, boxborderw=pad)
         if enable:
-            opts.append(f"enable='{enable}'")
-        self.then("drawtext=" + ":".join(opts))
+            options["enable"] = enable
+        self.then("drawtext", **options)
 
 
-# Anamorphic sources (non-square SAR) are stretched to square pixels before any cover/fit maths;
-# for square-pixel sources scale passes frames through untouched.
-_SQUARE_PIXELS = "scale='trunc(iw*sar/2)*2':ih,setsar=1"
+def _square_pixels(stream: Stream) -> Stream:
+    # Anamorphic sources (non-square SAR) are stretched to square pixels before any cover/fit maths;
+    # for square-pixel sources scale passes frames through untouched.
+    return stream.filter("scale", w="trunc(iw*sar/2)*2", h="ih").filter("setsar", sar=1)
 
 
-def _image_input(path: Path, rate: str) -> list[str]:
+def _image_input(path: Path, rate: str) -> Stream:
     # image2 with pattern_type none: a literal file name, even with '%' in it; file: so a ':' in
     # the name is never read as a protocol. The still's frame duration travels through the graph
     # to ffmpeg's rate sync: at image2's default 1/25 s, a 60 fps clip would gain a duplicate.
-    return ["-f", "image2", "-pattern_type", "none", "-framerate", rate, "-i", f"file:{path}"]
+    return input_stream(f"file:{path}", f="image2", pattern_type="none", framerate=rate,
+                        protocol_whitelist=PROTOCOLS)["v"]
 
 
-def _push_in(g: _Graph, source: str) -> None:
-    """Fill the frame with the still ``source`` and slowly push in on it, as the ``bg`` label.
+def _push_in(card: ShotCard, still: Stream) -> Stream:
+    """Fill the frame with ``still`` and slowly push in on it.
 
     The still is scaled once (lanczos) to the largest zoom and looped; each frame is then scaled
     down (bilinear is enough for a downscale of at most 12 %, and it runs every frame) and
     centre-cropped: a push-in without zoompan, smooth to the pixel. crop cannot see the per-frame
     input size, so its offsets repeat the zoom formula.
     """
-    card = g.card
     w, h = card.width, card.height
     zoom = f"(1+{card.push_in:.6f}*n/{max(card.frames - 1, 1)})"
     zw, zh = 2 * round(w * (1 + card.push_in) / 2), 2 * round(h * (1 + card.push_in) / 2)
     sw, sh = f"2*round({w}*{zoom}/2)", f"2*round({h}*{zoom}/2)"
-    g.chains.append(
-        f"[{source}]{_SQUARE_PIXELS},scale={zw}:{zh}:force_original_aspect_ratio=increase:flags=lanczos,"
-        f"crop={zw}:{zh},"
-        f"setsar=1,format=yuv420p,loop=loop=-1:size=1:start=0,"
-        f"settb={card.fps.denominator}/{card.fps.numerator},setpts=N,"  # one tick per frame: no rounding
-        f"scale=w='{sw}':h='{sh}':eval=frame:flags=bilinear,crop={w}:{h}:x='({sw}-{w})/2':y='({sh}-{h})/2',"
+    return (
+        _square_pixels(still)
+        .filter("scale", w=zw, h=zh, force_original_aspect_ratio="increase", flags="lanczos")
+        .filter("crop", w=zw, h=zh)
+        .filter("setsar", sar=1)
+        .filter("format", pix_fmts="yuv420p")
+        .filter("loop", loop=-1, size=1, start=0)
+        .filter("settb", expr=f"{card.fps.denominator}/{card.fps.numerator}")
+        .filter("setpts", expr="N")  # one tick per frame: no rounding
+        .filter("scale", w=sw, h=sh, eval="frame", flags="bilinear")
+        .filter("crop", w=w, h=h, x=f"({sw}-{w})/2", y=f"({sh}-{h})/2")
         # scale keeps the display aspect by changing the SAR when w and h round differently; a
         # SAR that changes between frames makes ffmpeg rebuild its output graph and duplicate one.
-        f"setsar=1[bg]"
+        .filter("setsar", sar=1)
     )
 
 
@@ -202,39 +192,43 @@ def _draw_background(g: _Graph) -> None:
     w, h, rate = card.width, card.height, _rate(card)
     bg = card.background
     if bg is not None and bg.path is not None and card.background_is_video:
-        idx = g.add_input(["-stream_loop", "-1", "-i", f"file:{bg.path}"])
-        g.chains.append(
-            f"[{idx}:v]setpts=PTS-STARTPTS,fps={rate},{_SQUARE_PIXELS},"
-            f"scale={w}:{h}:force_original_aspect_ratio=increase,crop={w}:{h},setsar=1,format=yuv420p[bg]"
-        )
+        video = file_input(bg.path, "video", stream_loop=-1)["v"]
+        video = _square_pixels(video.filter("setpts", expr="PTS-STARTPTS").filter("fps", fps=rate))
+        g.video = (video.filter("scale", w=w, h=h, force_original_aspect_ratio="increase")
+                   .filter("crop", w=w, h=h).filter("setsar", sar=1).filter("format", pix_fmts="yuv420p"))
     elif bg is not None and bg.path is not None:
-        _push_in(g, f"{g.add_input(_image_input(bg.path, rate))}:v")
+        g.video = _push_in(card, _image_input(bg.path, rate))
     else:
         # No local picture: a diagonal gradient in the shot's colours, light at the top left and
         # dark under the text. Drawn tiny (geq is per pixel) and scaled up, which a gradient survives.
         (r0, g0, b0), (r1, g1, b1) = card_colors(card.shot_id)
         mix = "(0.55*X/W+0.45*Y/H)"
-        g.chains.append(
-            f"color=c=black:s=64x36:r={rate},trim=end_frame=1,format=rgb24,"
-            f"geq=r='{r0}+({r1}-{r0})*{mix}':g='{g0}+({g1}-{g0})*{mix}':b='{b0}+({b1}-{b0})*{mix}'[card]"
-        )
-        _push_in(g, "card")
+        gradient = (source("color", c="black", s="64x36", r=rate).filter("trim", end_frame=1)
+                    .filter("format", pix_fmts="rgb24")
+                    .filter("geq", r=f"{r0}+({r1}-{r0})*{mix}", g=f"{g0}+({g1}-{g0})*{mix}",
+                            b=f"{b0}+({b1}-{b0})*{mix}"))
+        g.video = _push_in(card, gradient)
 
 
-def _draw_thumb(g: _Graph, thumb: Picture, x: int, y: int, tile: int, fs: int, pad: int) -> None:
+def _thumbnail(g: _Graph, thumb: Picture, tile: int) -> Stream | None:
+    if thumb.path is None:
+        return None
+    picture = _square_pixels(_image_input(thumb.path, _rate(g.card)))
+    return (picture.filter("scale", w=tile, h=tile, force_original_aspect_ratio="decrease")
+            .filter("setsar", sar=1).filter("format", pix_fmts="rgba")
+            .filter("pad", w=tile, h=tile, x="(ow-iw)/2", y="(oh-ih)/2", color="0x101010@0.65"))
+
+
+def _draw_thumb(g: _Graph, thumb: Picture, picture: Stream | None, x: int, y: int, tile: int, fs: int,
+                pad: int) -> None:
     """A reference thumbnail (or a placeholder for a remote one), framed, with its figure label."""
     fonts = g.card.fonts
-    if thumb.path is not None:
-        idx = g.add_input(_image_input(thumb.path, _rate(g.card)))
-        g.chains.append(
-            f"[{idx}:v]{_SQUARE_PIXELS},scale={tile}:{tile}:force_original_aspect_ratio=decrease,setsar=1,format=rgba,"
-            f"pad={tile}:{tile}:(ow-iw)/2:(oh-ih)/2:color=0x101010@0.65[t{idx}]"
-        )
-        g.overlay(f"t{idx}", str(x), str(y))
+    if picture is not None:
+        g.overlay(picture, str(x), str(y))
     else:
-        g.then(f"drawbox=x={x}:y={y}:w={tile}:h={tile}:color=0x202020@0.75:t=fill")
+        g.then("drawbox", x=x, y=y, w=tile, h=tile, color="0x202020@0.75", t="fill")
         g.text("remote", font=fonts.regular, size=fs, x=f"{x}+({tile}-tw)/2", y=f"{y}+({tile}-th)/2", box=None)
-    g.then(f"drawbox=x={x}:y={y}:w={tile}:h={tile}:color=white@0.8:t={max(1, pad // 2)}")
+    g.then("drawbox", x=x, y=y, w=tile, h=tile, color="white@0.8", t=max(1, pad // 2))
     # "Figure 3" over the name: both stay readable however narrow the tile is.
     figure, _, name = thumb.label.partition(" · ")
     chars = max(3, int(tile / (fs * _AVG_GLYPH_EM)))
@@ -279,7 +273,7 @@ def _draw_thumbs(g: _Graph, lay: _Layout) -> None:
         in_row = min(per_row, len(thumbs) - row * per_row)
         x = w - lay.margin - in_row * tile - (in_row - 1) * lay.gap + col * (tile + lay.gap)
         y = top + row * (tile + label_h + lay.gap)
-        _draw_thumb(g, thumb, x, y, tile, lay.fs_small, lay.pad)
+        _draw_thumb(g, thumb, _thumbnail(g, thumb, tile), x, y, tile, lay.fs_small, lay.pad)
 
 
 def _draw_top(g: _Graph, lay: _Layout) -> None:
@@ -298,12 +292,12 @@ def _draw_top(g: _Graph, lay: _Layout) -> None:
                    size=lay.fs_small, x="(w-tw)/2", y="(h-th)/2", box="black@0.4", pad=2 * lay.pad,
                    spacing=lay.pad)
     if card.has_drawtext:
-        tc = ["timecode='00\\:00\\:00\\:00'", f"timecode_rate={_rate(card)}", f"fontsize={lay.fs_small}",
-              "fontcolor=white", "box=1", "boxcolor=black@0.55", f"boxborderw={lay.pad}",
-              f"x=w-tw-{lay.margin}", f"y={lay.margin}"]
+        options: dict[str, object] = {
+            "timecode": "00:00:00:00", "timecode_rate": _rate(card), "fontsize": lay.fs_small, "fontcolor": "white",
+            "box": 1, "boxcolor": "black@0.55", "boxborderw": lay.pad, "x": f"w-tw-{lay.margin}", "y": lay.margin}
         if fonts.mono is not None:
-            tc.insert(0, f"fontfile={escape_option(str(fonts.mono))}")
-        g.then("drawtext=" + ":".join(tc))
+            options["fontfile"] = str(fonts.mono)
+        g.then("drawtext", **options)
 
 
 CAPTION_ZONE = 0.2  # share of the height kept free at the bottom for burned captions
@@ -331,19 +325,20 @@ def _draw_lower_third(g: _Graph, lay: _Layout) -> None:
 def _draw_progress(g: _Graph, lay: _Layout) -> None:
     """A bar along the bottom edge: a full-width strip sliding in from the left, frame by frame."""
     w, h = g.card.width, g.card.height
-    g.then(f"drawbox=x=0:y={h - lay.bar}:w={w}:h={lay.bar}:color=black@0.5:t=fill")
-    g.chains.append(f"color=c=white:s={w}x{lay.bar}:r={_rate(g.card)},trim=end_frame=1[bar]")
-    g.overlay("bar", f"'-{w}+{w}*(n+1)/{g.card.frames}'", str(h - lay.bar))
+    g.then("drawbox", x=0, y=h - lay.bar, w=w, h=lay.bar, color="black@0.5", t="fill")
+    bar = source("color", c="white", s=f"{w}x{lay.bar}", r=_rate(g.card)).filter("trim", end_frame=1)
+    g.overlay(bar, f"-{w}+{w}*(n+1)/{g.card.frames}", str(h - lay.bar))
 
 
-def _tone_bed(card: ShotCard) -> str:
+def _tone_bed(card: ShotCard) -> Stream:
     """The audio chain: the quiet chord, faded at both ends so cuts never click, sample-exact."""
     seconds = Fraction(card.frames) / card.fps
     fade = min(0.05, float(seconds) / 4)
     return (
-        f"aevalsrc=exprs='{_TONE}|{_TONE}':c=stereo:s={AUDIO_RATE}:d={float(seconds):.6f},"
-        f"afade=t=in:d={fade:.4f},afade=t=out:st={float(seconds) - fade:.6f}:d={fade:.4f},"
-        f"atrim=end_sample={round(seconds * AUDIO_RATE)}[aout]"
+        source("aevalsrc", exprs=f"{_TONE}|{_TONE}", c="stereo", s=AUDIO_RATE, d=f"{float(seconds):.6f}")
+        .filter("afade", t="in", d=f"{fade:.4f}")
+        .filter("afade", t="out", st=f"{float(seconds) - fade:.6f}", d=f"{fade:.4f}")
+        .filter("atrim", end_sample=round(seconds * AUDIO_RATE))
     )
 
 
@@ -363,17 +358,16 @@ def build_command(card: ShotCard, workdir: Path, dest: Path) -> list[str]:
     _draw_top(g, lay)
     _draw_lower_third(g, lay)
     _draw_progress(g, lay)
+    assert g.video is not None
     # End the picture inside the graph rather than with -frames:v, which stops the whole output
     # when the last video frame is muxed and cuts the audio bed short. Then stamp frame i at i/fps
     # exactly, so the output's constant-rate sync has nothing to duplicate or drop.
-    graph = [*g.chains, f"[{g.label}]trim=end_frame={card.frames},settb={card.fps.denominator}/{card.fps.numerator},"
-                        f"setpts=N,format=yuv420p[vout]"]
-    maps = ["-map", "[vout]"]
+    video = (g.video.filter("trim", end_frame=card.frames)
+             .filter("settb", expr=f"{card.fps.denominator}/{card.fps.numerator}")
+             .filter("setpts", expr="N").filter("format", pix_fmts="yuv420p"))
+    streams = [video, _tone_bed(card)] if card.sound else [video]
+    options: dict[str, object] = {"r": _rate(card), "c:v": "libx264", "preset": "ultrafast", "crf": 23,
+                                  "pix_fmt": "yuv420p", "map_metadata": -1, "movflags": "+faststart"}
     if card.sound:
-        graph.append(_tone_bed(card))
-        maps += ["-map", "[aout]"]
-    args = [*g.inputs, "-filter_complex", ";".join(graph), *maps, "-r", _rate(card),
-            "-c:v", "libx264", "-preset", "ultrafast", "-crf", "23", "-pix_fmt", "yuv420p"]
-    if card.sound:
-        args += ["-c:a", "aac", "-b:a", "128k", "-ar", str(AUDIO_RATE), "-ac", "2"]
-    return [*args, "-map_metadata", "-1", "-movflags", "+faststart", "-f", "mp4", str(dest)]
+        options.update({"c:a": "aac", "b:a": "128k", "ar": AUDIO_RATE, "ac": 2})
+    return graph_args(ffmpeg.output(*streams, str(dest), format="mp4", **options))
