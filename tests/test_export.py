@@ -85,10 +85,11 @@ def spot(tmp_path_factory, media) -> Spot:
 
 
 def read_back(path: Path, fps: float) -> otio.schema.Timeline:
-    """The file as an editor's OpenTimelineIO would read it: natively or through the format's adapter."""
-    if path.suffix == ".edl":
-        return otio.adapters.read_from_file(str(path), rate=fps)  # an EDL does not state its rate
-    return otio.adapters.read_from_file(str(path))
+    """The file as an editor's OpenTimelineIO would read it: natively or through the format's adapter
+    (FCPXML times read exactly: the adapter's own parser truncates them, see export.formats)."""
+    from reelmake.export.formats import read
+
+    return read(path, {".otio": "otio", ".fcpxml": "fcpxml", ".edl": "edl"}[path.suffix], fps)
 
 
 def video_track(timeline: otio.schema.Timeline) -> otio.schema.Track:

@@ -14,8 +14,12 @@ limits, found by reading them (otio-fcpx-xml-adapter 1.0, otio-cmx3600-adapter 1
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import opentimelineio as otio
 
@@ -72,10 +76,37 @@ def write(timeline: otio.schema.Timeline, fmt: str, dest: Path) -> Path:
     return dest
 
 
+@contextlib.contextmanager
+def _exact_fcpxml_times() -> Iterator[None]:
+    """Read FCPXML times as exact fractions. The adapter computes ``int(float(n) / float(d) * fps)``,
+    which truncates: 57/25 s at 25 fps reads back as 56 frames (otio-fcpx-xml-adapter 1.0)."""
+    fcpx_xml = otio.adapters.from_name(ADAPTERS["fcpxml"]).module()  # OTIO loads its own copy of the module
+
+    def frames(value: str | None, per_second: Fraction) -> int:
+        if value in (None, "0s"):
+            return 0
+        return round(Fraction(value.removesuffix("s")) * per_second)
+
+    def to_rational_time(value: str | None, fps: float) -> otio.opentime.RationalTime:
+        return otio.opentime.RationalTime(frames(value, Fraction(fps)), int(fps))
+
+    def number_of_frames(self: Any, value: str | None, format_id: str) -> int:
+        total, rate = self._format_frame_duration(format_id)
+        return frames(value, Fraction(rate) / Fraction(total))
+
+    saved = fcpx_xml.to_rational_time, fcpx_xml.FcpxXml._number_of_frames
+    fcpx_xml.to_rational_time, fcpx_xml.FcpxXml._number_of_frames = to_rational_time, number_of_frames
+    try:
+        yield
+    finally:
+        fcpx_xml.to_rational_time, fcpx_xml.FcpxXml._number_of_frames = saved
+
+
 def read(path: Path, fmt: str, fps: float) -> otio.schema.Timeline:
-    """Read an exported file back through the same adapter."""
+    """Read an exported file back through the same adapter (FCPXML times read exactly)."""
     options = {"rate": fps} if fmt == "edl" else {}
-    result = otio.adapters.read_from_file(str(path), ADAPTERS[fmt], **options)
+    with _exact_fcpxml_times() if fmt == "fcpxml" else contextlib.nullcontext():
+        result = otio.adapters.read_from_file(str(path), ADAPTERS[fmt], **options)
     if isinstance(result, otio.schema.SerializableCollection):  # FCPXML events hold several projects
         result = next(iter(result.find_children(descended_from_type=otio.schema.Timeline)))
     return result
@@ -116,6 +147,12 @@ def _for_fcpxml(timeline: otio.schema.Timeline) -> list[str]:
                      f"{info['fade_out']:g} s: not carried by FCPXML; set them on this clip",
                 marked_range=TR(clips[0].source_range.start_time, RT(0, fps)), color=NOTE,
             ))
+    for track in timeline.tracks:
+        # The adapter writes no transitions, but reads a clip beside an odd-length one a frame short (it
+        # widens clips by their transitions' uneven halves): take them out, the markers above keep them.
+        for index in reversed(range(len(track))):
+            if isinstance(track[index], otio.schema.Transition):
+                del track[index]
     for clip in video.find_clips():
         # FCPXML keeps a note and metadata on the asset-clip of each media file.
         info = clip.metadata.get(NAMESPACE, {})
