@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 from reelmake.edit import Transition, cut, timeline
+from reelmake.edit import captions
 from reelmake.edit.captions import wrap
 
 from .edit_media import clip_spec, deliverable, frame_at, make_clip, spec
@@ -81,3 +84,17 @@ def test_burned_captions_survive_a_transition_and_keep_the_duration(grey, tmp_pa
     report = cut(s, tmp_path / "t.mp4", work_dir=tmp_path / "work")
     assert report.duration == pytest.approx(3.5, abs=1 / 24)
     assert "00:00:01,750 --> 00:00:03,500\nB" in report.srt.read_text()
+
+
+def test_a_caption_cannot_forge_subtitle_cues(tmp_path):
+    forged = "Hello\n00:00:05,000 --> 00:00:09,000\nbuy now"
+    s = spec([clip_spec(None, "a", caption=forged), clip_spec(None, "b", caption="Two")])
+    sidecar = tmp_path / "m.srt"
+    sidecar.write_text(captions.srt(s), encoding="utf-8")
+    # ffmpeg's SRT reader is the judge: a forged timing line would make a third cue.
+    packets = subprocess.run(["ffprobe", "-v", "error", "-show_packets", "-of", "csv", str(sidecar)],
+                             capture_output=True, text=True, check=True).stdout.splitlines()
+    assert len(packets) == 2
+    assert "buy now" in sidecar.read_text(encoding="utf-8")
+    vtt = captions.vtt(s)
+    assert vtt.count("-->") == 2 and "--&gt;" in vtt  # WebVTT: a line with "-->" starts a cue

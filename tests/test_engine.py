@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -16,7 +17,7 @@ from click.testing import CliRunner
 
 from reelmake.cli import main
 from reelmake.engine.orchestrator import RenderOptions
-from reelmake.engine.project import Project, plan, render, status
+from reelmake.engine.project import Project, RenderSummary, plan, render, status
 from tests.engine_backend import install, submissions
 
 REPO = Path(__file__).resolve().parents[1]
@@ -369,3 +370,19 @@ def test_a_storyboard_budget_holds_across_concurrent_runs(project):
     for proc in runs:
         proc.wait(timeout=120)
     assert provider(project)["submissions"] == 3  # $0.60 of $0.76; a fourth shot would make $0.80
+
+
+@pytest.mark.parametrize("ahead", [True, False])
+def test_cutting_behind_the_renders_leaves_the_cut_only_the_join_and_the_audio(project, ahead):
+    shots = "\n".join(f'  - {{id: s{i}, prompt: "@maya shot {i}", duration: {2 + i}}}' for i in range(3))
+    path = storyboard(project, shots, extra="deliverables: [{name: web, size: 160x90, fps: 24, reframe: pad}]\n")
+    the_project = Project.open(path, cache_dir=project.root / ".reelmake")
+    the_plan = the_project.plan()
+    result = asyncio.run(the_project.render_async(the_plan, RenderOptions(), yes=True, cut_ahead=ahead))
+    pieces = the_project.workspace.edit_dir / "clips"
+    made_ahead = sorted(pieces.glob("*.mov")) if pieces.is_dir() else []
+    assert len(made_ahead) == (3 if ahead else 0)  # ultrafast clips are Constrained Baseline: each is encoded
+    the_project.cut(summary=RenderSummary(the_plan, result))
+    # Pieces are named by content: with every piece made as its clip landed, the cut encoded none.
+    after = sorted(pieces.glob("*.mov"))
+    assert len(after) == 3 and (after == made_ahead or not ahead)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from reelmake.cli import main
 from reelmake.engine.project import gc, render
 from reelmake.engine.workspace import GRACE, LAYOUT, Workspace, project_locks
 from reelmake.errors import StoryboardError
+from reelmake.fsutil import scratch_dir
 
 TWO_SHOTS = """
 reelmake: 1
@@ -149,3 +152,18 @@ def test_the_gc_command_reports_what_it_would_remove(project):
     result = CliRunner().invoke(main, ["gc", str(project.root), "--dry-run"])
     assert result.exit_code == 0 and "would remove 0 file(s)" in result.output and "kept 2 clip(s)" in result.output
     assert GRACE == 7 * 86400
+
+
+def test_the_next_run_removes_the_scratch_of_a_killed_cut_and_keeps_a_live_ones(project):
+    path, workspace = _rendered(project)
+    scratch = workspace.edit_dir / "tmp"
+    killed = subprocess.run([sys.executable, "-c", (
+        "import os, sys\nfrom pathlib import Path\nfrom reelmake.fsutil import scratch_dir\n"
+        "with scratch_dir(Path(sys.argv[1]), 'cut') as d:\n"
+        "    (d / 'mix.wav').write_bytes(bytes(1000))\n    print(d, flush=True)\n    os._exit(9)\n"),
+        str(scratch)], capture_output=True, text=True)
+    left = Path(killed.stdout.strip())
+    assert killed.returncode == 9 and (left / "mix.wav").is_file()
+    with scratch_dir(scratch, "cut") as live:
+        render(path)
+        assert not left.exists() and live.is_dir()

@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -88,6 +89,15 @@ def atomic_path(dest: Path, suffix: str = "", *, sync_dir: bool = True) -> Itera
             tmp.unlink()
 
 
+@contextlib.contextmanager
+def scratch_dir(parent: Path, what: str) -> Iterator[Path]:
+    """A private directory in ``parent`` for one piece of work, removed afterwards; its name carries the
+    pid, so :func:`remove_stale_temps` removes what a killed run left (a cut's mix can be gigabytes)."""
+    Path(parent).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{what}.{TEMP_MARK}{os.getpid()}.", suffix=".d", dir=parent) as tmp:
+        yield Path(tmp)
+
+
 def atomic_write_bytes(dest: Path, data: bytes) -> None:
     with atomic_path(dest) as tmp:
         tmp.write_bytes(data)
@@ -108,15 +118,20 @@ def _alive(pid: int) -> bool:
 
 
 def remove_stale_temps(directory: Path, *, recursive: bool = False) -> int:
-    """Delete the temporary files :func:`atomic_path` left behind in ``directory`` when its writer was
-    killed (its pid no longer runs on this machine); the number removed."""
+    """Delete the temporary files :func:`atomic_path` and the directories :func:`scratch_dir` left
+    behind in ``directory`` when their writer was killed (its pid no longer runs on this machine);
+    the number removed."""
     if not Path(directory).is_dir():
         return 0
     removed = 0
-    for path in (Path(directory).rglob(".*") if recursive else Path(directory).glob(".*")):
+    for path in sorted(Path(directory).rglob(".*") if recursive else Path(directory).glob(".*")):
         match = _TEMP_NAME.match(path.name)
-        if match and path.is_file() and not _alive(int(match.group(1))):
-            with contextlib.suppress(OSError):
+        if not match or _alive(int(match.group(1))):
+            continue
+        with contextlib.suppress(OSError):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
                 path.unlink()
-                removed += 1
+            removed += 1
     return removed

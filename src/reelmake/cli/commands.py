@@ -144,7 +144,7 @@ def render(path: str, backend: str | None, cache_dir: str | None, as_json: bool,
     with progress:
         result = asyncio.run(project.render_async(the_plan, options, only=_ids(only), on_event=progress, yes=yes,
                                                   confirm=_confirm if sys.stdin.isatty() else None,
-                                                  price_check=price_check))
+                                                  price_check=price_check, cut_ahead=not no_cut))
     summary = RenderSummary(the_plan, result)
     if not no_cut and not result.interrupted:
         project.cut(summary=summary, out=out)

@@ -40,7 +40,8 @@ def take(path: str, backend: str | None, cache_dir: str | None, as_json: bool, v
     with progress:
         result = asyncio.run(project.render_async(the_plan, RenderOptions(jobs=jobs, max_cost=max_cost), only=[shot],
                                                   on_event=progress, yes=yes,
-                                                  confirm=_confirm if sys.stdin.isatty() else None))
+                                                  confirm=_confirm if sys.stdin.isatty() else None,
+                                                  cut_ahead=not no_cut))
     summary = RenderSummary(the_plan, result)
     if not no_cut and not result.interrupted:
         project.cut(summary=summary, out=out)

@@ -1,10 +1,11 @@
 """The editor: rendered clips → finished deliverables with ffmpeg.
 
 ``cut(spec, out_path, work_dir=…)`` makes one deliverable (mp4, poster, caption sidecars, JSON
-report); ``timeline(spec)`` says where each shot lands; ``TRANSITIONS`` lists the transition names.
+report); ``prepare(spec, work_dir=…)`` makes ahead the pieces of the clips that have landed, while
+the others still render; ``timeline(spec)`` says where each shot lands; ``TRANSITIONS`` lists the transition names.
 """
 
-from .cut import check, cut
+from .cut import check, cut, prepare
 from .report import CutReport, ShotReport, cut_key
 from .spec import BedSpec, ClipSpec, CutSpec, DeliverableSpec, MixSpec, Transition
 from .timeline import TRANSITIONS, timeline
@@ -22,5 +23,6 @@ __all__ = [
     "check",
     "cut",
     "cut_key",
+    "prepare",
     "timeline",
 ]

@@ -43,17 +43,23 @@ def _lines(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
+def _srt_line(line: str) -> str:
+    # A line holding "-->" is a timing line to SRT readers: a caption could forge cues. Non-breaking
+    # hyphens (U+2011) look the same on screen and are not the arrow.
+    return line.replace("-->", "\u2011\u2011>")
+
+
 def srt(spec: CutSpec) -> str:
     """The SRT sidecar for ``spec``."""
     blocks = []
     for number, (start, end, text) in enumerate(cues(spec), 1):
-        body = "\n".join(_lines(text))
+        body = "\n".join(_srt_line(line) for line in _lines(text))
         blocks.append(f"{number}\n{_stamp(start, ',')} --> {_stamp(end, ',')}\n{body}\n")
     return "\n".join(blocks)
 
 
 def vtt(spec: CutSpec) -> str:
-    """The WebVTT sidecar for ``spec`` (text escaped: WebVTT cue text is markup)."""
+    """The WebVTT sidecar for ``spec`` (text escaped: WebVTT cue text is markup, and "-->" becomes "--&gt;")."""
     blocks = ["WEBVTT\n"]
     for start, end, text in cues(spec):
         body = "\n".join(

@@ -14,7 +14,6 @@ import functools
 import logging
 import os
 import shutil
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 from pathlib import Path
@@ -22,7 +21,7 @@ from pathlib import Path
 import ffmpeg
 
 from ..errors import MediaError, StoryboardError
-from ..fsutil import atomic_path, sha256_file
+from ..fsutil import atomic_path, scratch_dir, sha256_file
 from ..ffgraph import file_input, input_stream, run_graph
 from ..media import probe
 from . import audio, captions, report, sources
@@ -62,16 +61,11 @@ def cut(
         log.info("%s is up to date", out_path)
         return existing
 
-    enc = Encoding.for_deliverable(spec.deliverable, draft=draft)
-    placements = place(spec, enc.fps)
-    trims = [to_frames(exact(c.trim[0]), enc.rate) if c.trim else 0 for c in spec.clips]
+    enc, placements, trims = _frames(spec, draft)
     workers = max(1, min(len(spec.clips), jobs or os.cpu_count() or 1))
     samples = samples_at(placements[-1].end, enc.fps)
-    scratch_root = work_dir / "tmp"
-    scratch_root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=scratch_root) as scratch_dir, ThreadPoolExecutor(workers) as pool, \
+    with scratch_dir(work_dir / "tmp", "cut") as scratch, ThreadPoolExecutor(workers) as pool, \
             ThreadPoolExecutor(1) as sound:
-        scratch = Path(scratch_dir)
         # The soundtrack needs no piece, only which clips have sound: it is mixed on its own thread
         # from the start (while ffprobe describes the clips and their pieces are encoded), and the
         # poster is drawn from its piece meanwhile.
@@ -81,9 +75,7 @@ def cut(
         found = list(pool.map(lambda c: _facts(c, work_dir), spec.clips))
         has_audio = [f is not None and f.has_audio for f in found]
         mixing = early if early is not None and guess == has_audio else sound.submit(mix, has_audio=has_audio)
-        reasons = [_must_encode(c, f, enc) for c, f in zip(spec.clips, found, strict=True)]
-        pieces, decisions = plan(placements, trims, found, reasons,
-                                 [c.transition.type if c.transition else None for c in spec.clips])
+        pieces, decisions = _plan(spec, placements, trims, found, enc)
         for decision in decisions:
             log.info("shot %s: %s", decision.shot_id, decision.describe())
         made = list(pool.map(lambda piece: _entry(piece, spec, trims, found, enc, work_dir), pieces))
@@ -99,6 +91,45 @@ def cut(
             normalization, loudness = _mux(spec, enc, listing, reorder, scratch / "mix.wav", measured, samples, tmp)
         return _finish(spec, out_path, enc, key, draft, normalization, loudness, built, decisions,
                        scratch / "poster.jpg")
+
+
+def prepare(spec: CutSpec, *, work_dir: Path, draft: bool = False) -> list[str]:
+    """Make now what the cut of ``spec`` will need from the clips that have landed, while others render.
+
+    Clips without a path (or whose file is not there yet) are the ones still rendering: only the
+    pieces made of landed clips alone are probed and encoded, into the same content-keyed cache
+    :func:`cut` reads, so that once the last clip lands only its own pieces, the join and the audio
+    pass remain. Returns the shot ids whose frames were encoded now. A spec the cut would reject is
+    left to the cut to report."""
+    work_dir = Path(work_dir)
+    spec = _with_slates(spec, partial=True)
+    check(spec)
+    enc, placements, trims = _frames(spec, draft)
+    found = [_facts(c, work_dir) for c in spec.clips]
+    pieces, _ = _plan(spec, placements, trims, found, enc)
+    fresh: list[int] = []
+    for piece in pieces:
+        if all(found[i] is not None for i in _clips_of(piece)):
+            fresh += _entry(piece, spec, trims, found, enc, work_dir)[1]
+    return list(dict.fromkeys(spec.clips[i].shot_id for i in fresh))
+
+
+def _frames(spec: CutSpec, draft: bool) -> tuple[Encoding, list[Placement], list[int]]:
+    """The encoding, each shot's place on the timeline and each clip's first source frame."""
+    enc = Encoding.for_deliverable(spec.deliverable, draft=draft)
+    return enc, place(spec, enc.fps), [to_frames(exact(c.trim[0]), enc.rate) if c.trim else 0 for c in spec.clips]
+
+
+def _plan(spec: CutSpec, placements: list[Placement], trims: list[int], found: list[sources.SourceFacts | None],
+          enc: Encoding) -> tuple[list[Piece], list[Decision]]:
+    reasons = [_must_encode(c, f, enc) for c, f in zip(spec.clips, found, strict=True)]
+    return plan(placements, trims, found, reasons, [c.transition.type if c.transition else None for c in spec.clips])
+
+
+def _clips_of(piece: Piece) -> list[int]:
+    if isinstance(piece, Copy):
+        return [piece.clip]
+    return [piece.span.clip] if isinstance(piece, Encode) else [piece.out.clip, piece.into.clip]
 
 
 def _poster(pieces: list[Piece], entries: list[Entry], found: list[sources.SourceFacts | None], frame: int,
@@ -155,8 +186,7 @@ def _entry(piece: Piece, spec: CutSpec, trims: list[int], found: list[sources.So
         return Entry(path, piece.frames, inpoint=None if direct else facts.inpoint(piece.start),
                      outpoint=facts.outpoint(piece.end) if piece.end < facts.frames else None), []
     path, fresh = encoded(piece, spec.clips, trims, enc, work_dir)
-    clips = [piece.span.clip] if isinstance(piece, Encode) else [piece.out.clip, piece.into.clip]
-    return Entry(path, piece.frames), clips if fresh else []
+    return Entry(path, piece.frames), _clips_of(piece) if fresh else []
 
 
 ATTEMPTS = 5  # muxes at most: the audio is re-encoded, the video only copied

@@ -21,7 +21,7 @@ from ..core.compile import compile_shot, compile_storyboard
 from ..core.hosts import HostComparison, compare_hosts
 from ..core.model import Campaign, Variant
 from ..core.plan import Plan, make_plan
-from ..core.takes import CompileTake, insert_takes, known_shots, new_takes, recorded_takes, unknown_selectors
+from ..core.takes import Approval, CompileTake, insert_takes, known_shots, new_takes, recorded_takes, unknown_selectors
 from ..errors import BudgetExceeded, ReelmakeError, StoryboardError
 from ..fsutil import project_root, remove_stale_temps
 from ..jobs import JobId, RenderJob
@@ -257,11 +257,12 @@ class Project:
 
     async def render_async(self, plan: Plan, options: RenderOptions, *, only: Iterable[str] = (),
                            on_event: EventCallback | None = None, yes: bool = False, confirm: Confirm | None = None,
-                           price_check: bool = False) -> RunResult:
+                           price_check: bool = False, cut_ahead: bool = False) -> RunResult:
         """Render what ``plan`` says (narrowed by ``only``), recording every clip in the lock.
 
         A paid render never starts silently: when it would submit paid work and neither ``yes`` nor
-        ``options.max_cost`` is given, ``confirm(amount)`` decides (no ``confirm``: refuse)."""
+        ``options.max_cost`` is given, ``confirm(amount)`` decides (no ``confirm``: refuse).
+        ``cut_ahead``: make each deliverable's pieces as its clips land (a cut follows the render)."""
         only = list(only)
         planned = [r.job for r in plan.rows if r.job is not None]
         self.check_selectors("--only", only, planned)
@@ -282,14 +283,27 @@ class Project:
                                     + "\n  ".join(mismatches) + "\nupdate the catalog (or report it) before rendering")
         self.workspace.clean_tmp()
 
+        from .cut_ahead import CutAhead  # the editor loads only when a cut follows
+
+        ahead = CutAhead(self.workspace, self.campaign.variants, *self._cut_inputs(plan)) if cut_ahead else None
+
         def rendered(job: RenderJob, outcome: Outcome) -> None:
             entry = self.workspace.clips.get(job.key)
             if entry is not None:
                 self.lock.record(job, clip_sha256=entry.sha256, task_id=outcome.task_id or entry.meta.get("task_id"))
+                if ahead is not None:
+                    ahead.landed(job)
 
         orchestrator = Orchestrator(self.workspace, options, on_event or (lambda *a: None), self.backend_settings(),
                                     rendered, self.budget(options.max_cost))
-        result = await orchestrator.run(jobs)
+        try:
+            result = await orchestrator.run(jobs)
+        except BaseException:
+            if ahead is not None:  # no cut is coming: drop the passes not started
+                ahead.close(wait=False)
+            raise
+        if ahead is not None:  # the cut finds every piece made (or being made) so far
+            await asyncio.to_thread(ahead.close, wait=not result.interrupted)
         # Clips rendered before (elsewhere, by a teammate, by another variant) still belong in the lock.
         for row in plan.rows:
             if row.status != "cached" or row.job is None:
@@ -313,7 +327,7 @@ class Project:
         """Plan, render, then cut every deliverable of every variant (unless ``cut=False``)."""
         plan = self.plan(force)
         result = asyncio.run(self.render_async(plan, options or RenderOptions(), only=only, on_event=on_event,
-                                               yes=yes, confirm=confirm, price_check=price_check))
+                                               yes=yes, confirm=confirm, price_check=price_check, cut_ahead=cut))
         summary = RenderSummary(plan, result)
         if cut and not result.interrupted:
             self.cut(summary=summary, out=out)
@@ -328,12 +342,10 @@ class Project:
         ``approved_only`` puts a slate where a shot has no approval."""
         from ..edit import cut as edit_cut
         from .assemble import cut_specs
-        from .decisions import shot_takes
 
         summary = summary or RenderSummary(self.plan())
         self.workspace.clean_tmp()
-        jobs = {vp.id: [r.job for r in vp.rows if r.job is not None] for vp in summary.plan.variants}
-        approvals = {(s.variant, s.shot): s.approval for s in shot_takes(self, jobs)}
+        jobs, approvals = self._cut_inputs(summary.plan)
         failed = {i: o.status for o in summary.result.outcomes if o.status not in ("rendered", "cached")
                   for i in o.job_ids}
         for variant in self.campaign.variants:
@@ -362,6 +374,13 @@ class Project:
                 outputs[spec.deliverable.name] = report.path
                 loudness[spec.deliverable.name] = report.loudness
         return summary
+
+    def _cut_inputs(self, plan: Plan) -> tuple[dict[str, list[RenderJob]], dict[tuple[str, str], Approval | None]]:
+        """Each variant's jobs and each (variant, shot)'s approval: what the cuts are built from."""
+        from .decisions import shot_takes
+
+        jobs = {vp.id: [r.job for r in vp.rows if r.job is not None] for vp in plan.variants}
+        return jobs, {(s.variant, s.shot): s.approval for s in shot_takes(self, jobs)}
 
     # -- decisions ---------------------------------------------------------------------------
     def approve(self, shot: str, take: int | None = None, note: str | None = None,

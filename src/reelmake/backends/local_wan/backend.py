@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import tempfile
 import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -24,8 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import BackendError, BackendUnavailable, MediaError
-from ...fsutil import atomic_path
-from ...media import run_ffmpeg
+from ...fsutil import atomic_path, scratch_dir
 from ...jobs import RenderJob, StatusCallback
 from .settings import (
     extra_installed,
@@ -84,8 +82,8 @@ class LocalWanBackend:
             raise BackendUnavailable(
                 "backends.local: " + "; ".join(f"{path}: {msg}" if path else msg for path, msg in problems)
             )
-        for source in sorted({self.model_source(job) for job in jobs}):
-            _check_model_source(source)
+        for model in sorted({self.model_source(job) for job in jobs}):
+            _check_model_source(model)
         for job in jobs:
             problem = _request_problem(job.request)
             if problem:
@@ -231,23 +229,21 @@ def encode_clip(frames: Any, fps: int, duration: float, dest: Path, scratch: Pat
     count, height, width, channels = frames.shape
     if channels != 3 or count == 0:
         raise MediaError(f"{dest.name}: expected RGB frames, got an array shaped {frames.shape}")
-    scratch.mkdir(parents=True, exist_ok=True)
+    import ffmpeg  # with the editor's graph kit, loaded only to encode (this module imports bare)
+
+    from ...ffgraph import input_stream, run_graph, source
+
     short = duration - count / fps
-    video_filter = []
-    if short > 0:  # clone the last frame a little past the end; -t cuts exactly
-        video_filter = ["-vf", f"tpad=stop_mode=clone:stop_duration={short + 1 / fps:.4f}"]
-    with tempfile.TemporaryDirectory(prefix=".reelmake-wan-", dir=scratch) as tmp:
-        raw = Path(tmp) / "frames.rgb"
+    with scratch_dir(scratch, "wan") as tmp:
+        raw = tmp / "frames.rgb"
         raw.write_bytes(frames.tobytes())
+        video = input_stream(f"file:{raw}", f="rawvideo", pixel_format="rgb24", video_size=(width, height),
+                             framerate=fps, protocol_whitelist="file")["v:0"]  # video_size: ffmpeg-python wants a pair
+        if short > 0:  # clone the last frame a little past the end; -t cuts exactly
+            video = video.filter("tpad", stop_mode="clone", stop_duration=f"{short + 1 / fps:.4f}")
+        silence = source("anullsrc", channel_layout="stereo", sample_rate=48000)
         with atomic_path(dest, suffix=".mp4") as out:
-            run_ffmpeg(
-                [
-                    "-f", "rawvideo", "-pixel_format", "rgb24", "-video_size", f"{width}x{height}",
-                    "-framerate", str(fps), "-i", str(raw),
-                    "-f", "lavfi", "-i", "anullsrc=channel_layout=stereo:sample_rate=48000",
-                    "-map", "0:v", "-map", "1:a", *video_filter, "-t", f"{duration:.6f}",
-                    "-c:v", "libx264", "-preset", "medium", "-crf", "16", "-pix_fmt", "yuv420p",
-                    "-c:a", "aac", "-b:a", "128k", "-movflags", "+faststart", "-f", "mp4", str(out),
-                ],
-                what=f"encoding {dest.name}",
-            )  # fmt: skip
+            run_graph(ffmpeg.output(video, silence, str(out), t=f"{duration:.6f}", format="mp4", preset="medium",
+                                    crf=16, pix_fmt="yuv420p", movflags="+faststart",
+                                    **{"c:v": "libx264", "c:a": "aac", "b:a": "128k"}),
+                      what=f"encoding {dest.name}")
