@@ -167,3 +167,25 @@ def test_the_next_run_removes_the_scratch_of_a_killed_cut_and_keeps_a_live_ones(
     with scratch_dir(scratch, "cut") as live:
         render(path)
         assert not left.exists() and live.is_dir()
+
+
+def test_compaction_keeps_the_task_ids_around_a_submit_still_to_reconcile(tmp_path):
+    from reelmake.engine.journal import Journal
+
+    day = 86400.0
+    now = time.time()
+    lines = [
+        # Ten days ago: a submit whose answer was lost, and a rival's task sent a minute later and done.
+        {"event": "intent", "key": "lost", "at": now - 10 * day},
+        {"event": "ambiguous", "key": "lost", "at": now - 10 * day + 5},
+        {"event": "submitted", "key": "rival", "at": now - 10 * day + 60, "task_id": "t-rival"},
+        {"event": "done", "key": "rival", "at": now - 10 * day + 90, "task_id": "t-rival"},
+        # Twenty days ago, long before: nothing to reconcile against it.
+        {"event": "submitted", "key": "old", "at": now - 20 * day, "task_id": "t-old"},
+        {"event": "done", "key": "old", "at": now - 20 * day + 30, "task_id": "t-old"},
+    ]
+    path = tmp_path / "journal.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    journal = Journal(path)
+    assert journal.compact(now - 7 * day) == 2  # only "old" goes
+    assert journal.task_ids() == {"t-rival"} and journal.state("lost").status == "ambiguous"

@@ -242,15 +242,24 @@ class Journal:
             self._refresh()
             return dict(self._states), set(self._known)
 
-    def compact(self, older_than: float) -> int:
+    def compact(self, older_than: float, *, margin: float = 3600.0) -> int:
         """Drop the events of keys whose last event is final and older than ``older_than`` (epoch
-        seconds); keys still in flight keep every line. Returns the number of lines dropped."""
+        seconds); keys still in flight keep every line. Returns the number of lines dropped.
+
+        While any key is unfinished, nothing from ``margin`` seconds before its first event on is
+        dropped either: when an ambiguous submit is reconciled, the task ids of the submits around it
+        say which tasks in the provider's history are not its own (drop them and it could adopt
+        another shot's paid task)."""
         with FileLock(str(self.path) + ".lock"):
             events = self._events()
             last: dict[str, dict[str, Any]] = {}
+            first: dict[str, float] = {}
             for event in events:
                 last[event["key"]] = event
-            drop = {k for k, e in last.items() if e["event"] not in UNFINISHED and e["at"] < older_than}
+                first.setdefault(event["key"], event["at"])
+            open_since = [first[k] for k, e in last.items() if e["event"] in UNFINISHED]
+            cutoff = min([older_than, *(at - margin for at in open_since)])
+            drop = {k for k, e in last.items() if e["event"] not in UNFINISHED and e["at"] < cutoff}
             kept = [e for e in events if e["key"] not in drop]
             if len(kept) == len(events):
                 return 0
