@@ -162,6 +162,21 @@ class ShotSpec:
         body = "".join(part if isinstance(part, str) else name(part.name) for part in prompt)
         return with_style(body, self.style)
 
+    def described(self, prompt: Prompt) -> str:
+        """``prompt`` for a model that numbers no reference images: ``@maya`` becomes ``maya (young woman,
+        …)`` at its first mention and ``maya`` after that; the style appended."""
+        descriptions = {ref.name: ref.description for ref in self.references}
+        described: set[str] = set()
+
+        def name(mention: str) -> str:
+            description = descriptions.get(mention, "")
+            if description and mention not in described:
+                described.add(mention)
+                return f"{mention} ({description})"
+            return mention
+
+        return self.text(prompt, name)
+
     def figures(self) -> dict[str, list[int]]:
         """Reference name → the 1-based numbers of its images (Figure N)."""
         out: dict[str, list[int]] = {}

@@ -57,17 +57,8 @@ class FalHandler(JsonHandler):
         self.send_json(401, {"detail": "Invalid or missing API key"})
         return False
 
-    def _injected(self, kind: str) -> bool:
-        rule = self.fake.faults.take(kind)
-        if rule is None:
-            return False
-        status = rule.get("status", 500)
-        if status == "drop":
-            self.drop()
-        else:
-            headers = {"Retry-After": str(rule["retry_after"])} if rule.get("retry_after") is not None else None
-            self.send_json(int(status), {"detail": "Too many requests" if status == 429 else "Bad gateway"}, headers)
-        return True
+    def failure(self, status: int, headers: dict[str, str] | None = None) -> None:
+        self.send_json(status, {"detail": "Too many requests" if status == 429 else "Bad gateway"}, headers)
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib naming
         if self.control("GET"):
@@ -89,7 +80,7 @@ class FalHandler(JsonHandler):
         if not self._authorized():
             return None
         self.fake.count("polls" if match.group(3) else "results")
-        if self._injected("poll"):
+        if self.injected("poll"):
             return None
         self.slow("poll")
         task = self.fake.tasks.get(match.group(2))
@@ -147,7 +138,7 @@ class FalHandler(JsonHandler):
         route = self.route
         if route == "/storage/upload/initiate":
             query = self.json_body()
-            if self._injected("upload"):
+            if self.injected("upload"):
                 return None
             if not isinstance(query, dict) or not isinstance(query.get("file_name"), str):
                 return self.send_json(422, {"detail": [{"loc": ["body", "file_name"], "msg": "required",

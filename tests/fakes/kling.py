@@ -69,18 +69,11 @@ class KlingHandler(JsonHandler):
         self._reply(401, code, message)
         return False
 
-    def _injected(self) -> bool:
-        rule = self.fake.faults.take("poll")
-        if rule is None:
-            return False
-        status = rule.get("status", 500)
-        if status == "drop":
-            self.drop()
-        elif status == 429:
+    def failure(self, status: int, headers: dict[str, str] | None = None) -> None:
+        if status == 429:
             self._reply(429, 1302, "The API request is too fast")
         else:
-            self._reply(int(status), 5000, "Server internal error")
-        return True
+            self._reply(status, 5000, "Server internal error")
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib naming
         if self.control("GET"):
@@ -103,7 +96,7 @@ class KlingHandler(JsonHandler):
         ref = route[len(ROUTE) + 1:]
         by_external = not ref.isdigit()
         self.fake.count("lookups" if by_external else "polls")
-        if self._injected():
+        if self.injected("poll"):
             return None
         self.slow("poll")
         task = self.fake.find(ref)

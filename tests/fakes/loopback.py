@@ -1,9 +1,10 @@
-"""What the loopback fakes of fal and Kling share: a threaded HTTP server with counters, the fault rule
-book of the WaveSpeed fake (``wavespeed_faults``), the ``/_fake`` control routes, and real mp4 outputs
+"""What the loopback fakes of WaveSpeed, fal and Kling share: a threaded HTTP server with counters, the
+fault rule book (``wavespeed_faults``), the ``/_fake`` control routes, and real mp4 outputs
 (``wavespeed_media``) served with optional truncation.
 
 Control routes (no auth): ``GET /_fake/stats`` (counters), ``GET /_fake/tasks`` (every task with its
-inputs), ``POST /_fake/faults`` (a fault spec, see ``wavespeed_faults``), ``DELETE /_fake/faults``.
+inputs), ``GET /_fake/faults`` (the rules in force), ``POST /_fake/faults`` (a fault spec, see
+``wavespeed_faults``), ``DELETE /_fake/faults``.
 """
 
 from __future__ import annotations
@@ -24,20 +25,28 @@ from .wavespeed_media import ensure_clip
 
 
 class LoopbackServer:
-    """A fake provider on 127.0.0.1; ``start()``/``stop()`` or a context manager."""
+    """A fake provider on 127.0.0.1; ``start()``/``stop()`` or a context manager.
+
+    ``media_dir`` (uploads, outputs) is a temporary folder removed by ``stop()`` unless one is given, which
+    is kept (a fake restarted on the same state finds its files again)."""
 
     counters: tuple[str, ...] = ()
     handler: type[BaseHTTPRequestHandler]
 
-    def __init__(self, *, latency: float = 0.0, clips_dir: Path | None = None) -> None:
+    def __init__(self, *, latency: float = 0.0, clips_dir: Path | None = None, host: str = "127.0.0.1",
+                 port: int = 0, media_dir: Path | None = None) -> None:
         self.latency = latency
         self.faults = Faults()
         self.lock = threading.RLock()
-        self.media_dir = Path(tempfile.mkdtemp(prefix=f"fake-{type(self).__name__.lower()}-"))
+        self._owns_media = media_dir is None
+        prefix = f"fake-{type(self).__name__.lower()}-"
+        self.media_dir = Path(media_dir) if media_dir else Path(tempfile.mkdtemp(prefix=prefix))
+        self.media_dir.mkdir(parents=True, exist_ok=True)
+        # Generated outputs depend only on their parameters, so a test suite may share one directory.
         self.clips_dir = Path(clips_dir) if clips_dir else self.media_dir / "clips"
         self._counters = dict.fromkeys(self.counters, 0)
         self.tasks: dict[str, dict[str, Any]] = {}
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self.handler)
+        self._server = ThreadingHTTPServer((host, port), self.handler)
         self._server.daemon_threads = True
         self._server.block_on_close = False
         self._server.fake = self  # type: ignore[attr-defined]
@@ -49,14 +58,15 @@ class LoopbackServer:
         return f"http://{host}:{port}"
 
     def start(self) -> LoopbackServer:
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, name=type(self).__name__, daemon=True)
         self._thread.start()
         return self
 
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
-        shutil.rmtree(self.media_dir, ignore_errors=True)
+        if self._owns_media:
+            shutil.rmtree(self.media_dir, ignore_errors=True)
 
     def __enter__(self):
         return self.start()
@@ -68,9 +78,9 @@ class LoopbackServer:
         with self.lock:
             return dict(self._counters)
 
-    def count(self, name: str) -> None:
+    def count(self, name: str, n: int = 1) -> None:
         with self.lock:
-            self._counters[name] += 1
+            self._counters[name] += n
 
     def set_faults(self, spec: dict[str, Any]) -> None:
         self.faults.configure(spec)
@@ -105,9 +115,13 @@ class JsonHandler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
-    def json_body(self) -> Any:
+    def json_body(self, empty: Any = None) -> Any:
+        """The request's JSON (``empty`` for an empty body), None when it is not JSON."""
+        data = self.body()
+        if not data:
+            return empty
         try:
-            return json.loads(self.body() or b"null")
+            return json.loads(data)
         except ValueError:
             return None
 
@@ -129,6 +143,24 @@ class JsonHandler(BaseHTTPRequestHandler):
         except OSError:
             pass
 
+    def injected(self, kind: str) -> bool:
+        """Answer with the injected failure of ``kind`` when its rule fires: a dropped connection, or the
+        fake's own :meth:`failure` (with ``Retry-After`` when the rule gives one). True when answered."""
+        rule = self.fake.faults.take(kind)
+        if rule is None:
+            return False
+        status = rule.get("status", 500)
+        if status == "drop":
+            self.drop()
+        else:
+            headers = {"Retry-After": str(rule["retry_after"])} if rule.get("retry_after") is not None else None
+            self.failure(int(status), headers)
+        return True
+
+    def failure(self, status: int, headers: dict[str, str] | None = None) -> None:
+        """The provider's answer to an injected 429 or 5xx, in its own error format."""
+        raise NotImplementedError
+
     def slow(self, route: str) -> None:
         rule = self.fake.faults.take("slow", route)
         if rule:
@@ -144,9 +176,12 @@ class JsonHandler(BaseHTTPRequestHandler):
         elif method == "GET" and route == "/_fake/tasks":
             with self.fake.lock:
                 self.send_json(200, list(self.fake.tasks.values()))
+        elif method == "GET" and route == "/_fake/faults":
+            self.send_json(200, self.fake.faults.snapshot())
         elif method == "POST" and route == "/_fake/faults":
+            spec = self.json_body()
             try:
-                self.fake.faults.configure(self.json_body() or {})
+                self.fake.faults.configure(spec if isinstance(spec, dict) else {})
             except FaultError as exc:
                 self.send_json(400, {"error": str(exc)})
             else:
@@ -155,6 +190,7 @@ class JsonHandler(BaseHTTPRequestHandler):
             self.fake.faults.configure({"reset": True})
             self.send_json(200, self.fake.faults.snapshot())
         else:
+            self.body()  # read, so the connection stays usable
             self.send_json(404, {"error": "no such control route"})
         return True
 

@@ -59,26 +59,22 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import shutil
 import signal
 import sys
-import tempfile
 import threading
 import time
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from reelmake.fsutil import atomic_write_bytes, atomic_write_text
 
 from . import wavespeed_schema as schema
+from .loopback import LoopbackServer
 from .wavespeed_account import TIERS, Limits, Tier
-from .wavespeed_faults import Faults
 from .wavespeed_handler import Handler
-from .wavespeed_media import ensure_clip
 
 # https://wavespeed.ai/docs/error-codes: names of the codes a failed task carries in data.code.
 TERMINAL_FAILURES = {
@@ -104,12 +100,16 @@ def _iso(ts: float) -> str:
     return f"{whole}.{int(round((ts % 1) * 1e9)):09d}Z"
 
 
-class FakeWaveSpeed:
+class FakeWaveSpeed(LoopbackServer):
     """The fake provider; ``start()``/``stop()`` or use it as a context manager.
 
     ``tier`` is an account level (or a :class:`Tier`) and ``window`` the length of its "minute" in
     seconds; ``over_concurrency`` is "queue" (documented) or "reject" (see ``wavespeed_account``).
     ``discount_rate`` is what the price endpoint reports (its meaning is not documented)."""
+
+    counters = ("submissions", "submit_requests", "rate_limited", "queued", "ignored_fields", "polls", "uploads",
+                "downloads", "history", "price", "balance")
+    handler = Handler
 
     def __init__(
         self,
@@ -126,73 +126,23 @@ class FakeWaveSpeed:
         over_concurrency: str = "queue",
         discount_rate: float = 1.0,
     ) -> None:
-        self.latency = latency
+        self._state_path = Path(state) if state else None
+        super().__init__(latency=latency, clips_dir=clips_dir, host=host, port=port,
+                         media_dir=Path(str(self._state_path) + ".d") if self._state_path else None)
         self.api_key = api_key
         self.limits = Limits(tier, window=window, over_concurrency=over_concurrency)
         self.discount_rate = discount_rate
-        self.faults = Faults()
-        self._lock = threading.RLock()
-        self._state_path = Path(state) if state else None
-        self._owns_media = self._state_path is None
-        self.media_dir = Path(str(self._state_path) + ".d") if self._state_path else Path(tempfile.mkdtemp(prefix="fake-ws-"))
-        self.media_dir.mkdir(parents=True, exist_ok=True)
-        # Generated outputs depend only on their parameters, so a test suite may share one directory.
-        self.clips_dir = Path(clips_dir) if clips_dir else self.media_dir / "clips"
         self._initial_balance = balance
-        self._counters = dict.fromkeys(
-            ("submissions", "submit_requests", "rate_limited", "queued", "ignored_fields", "polls", "uploads",
-             "downloads", "history", "price", "balance"),
-            0,
-        )
-        self.tasks: dict[str, dict[str, Any]] = {}
         self.uploads: dict[str, dict[str, Any]] = {}
         if self._state_path and self._state_path.exists():
             saved = json.loads(self._state_path.read_text())
             self.tasks, self.uploads = saved.get("tasks", {}), saved.get("uploads", {})
-        self._server = ThreadingHTTPServer((host, port), Handler)
-        self._server.daemon_threads = True
-        self._server.block_on_close = False
-        self._server.fake = self  # type: ignore[attr-defined]
-        self._thread: threading.Thread | None = None
-
-    @property
-    def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> FakeWaveSpeed:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-wavespeed", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        if self._owns_media:
-            shutil.rmtree(self.media_dir, ignore_errors=True)
-
-    def __enter__(self) -> FakeWaveSpeed:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def stats(self) -> dict[str, int]:
-        with self._lock:
-            return dict(self._counters)
-
-    def set_faults(self, spec: dict[str, Any]) -> None:
-        self.faults.configure(spec)
-
-    def count(self, name: str, n: int = 1) -> None:
-        with self._lock:
-            self._counters[name] += n
 
     # --- state -------------------------------------------------------------------------------
 
     def save(self) -> None:
         if self._state_path:
-            with self._lock:
+            with self.lock:
                 atomic_write_text(self._state_path, json.dumps({"tasks": self.tasks, "uploads": self.uploads}))
 
     def create_task(self, model: str, inputs: dict[str, Any], webhook: str | None = None) -> dict[str, Any] | None:
@@ -203,7 +153,7 @@ class FakeWaveSpeed:
         fail = self.faults.take("fail_tasks")
         if fail is None and not self._media_urls_exist(inputs):
             fail = {"code": 1402}
-        with self._lock:
+        with self.lock:
             now = time.time()
             if not self.limits.rate_allows(now, [t["created_at"] for t in self.tasks.values()]):
                 self._counters["rate_limited"] += 1
@@ -253,7 +203,7 @@ class FakeWaveSpeed:
             return []
         inputs = task["inputs"]
         sound = bool(inputs.get("sound")) and not inputs.get("video")
-        ensure_clip(self.clips_dir, inputs["duration"], inputs["aspect_ratio"], sound, inputs["prompt"])
+        self.clip(inputs["duration"], inputs["aspect_ratio"], sound, inputs["prompt"])
         return [f"{self.base_url}/media/outputs/{task['id']}.mp4"]
 
     def prediction(self, task: dict[str, Any]) -> dict[str, Any]:
@@ -291,7 +241,7 @@ class FakeWaveSpeed:
     def history(self, *, model: str | None, status: str | None, after: float | None, before: float | None) -> list[dict[str, Any]]:
         """Tasks of the last 7 days matching the filters, most recent first (as documented)."""
         now = time.time()
-        with self._lock:
+        with self.lock:
             tasks = list(self.tasks.values())
         items = [
             t
@@ -311,11 +261,11 @@ class FakeWaveSpeed:
             return None
         inputs = task["inputs"]
         sound = bool(inputs.get("sound")) and not inputs.get("video")
-        return ensure_clip(self.clips_dir, inputs["duration"], inputs["aspect_ratio"], sound, inputs["prompt"])
+        return self.clip(inputs["duration"], inputs["aspect_ratio"], sound, inputs["prompt"])
 
     def balance(self) -> Decimal:
         # Failed tasks are not charged (PROVIDERS.md: "Failed tasks are refunded by the provider").
-        with self._lock:
+        with self.lock:
             spent = sum(Decimal(t["price"]) for t in self.tasks.values() if not t["fail"])
         return self._initial_balance - spent
 
@@ -323,7 +273,7 @@ class FakeWaveSpeed:
         token = uuid.uuid4().hex
         name = _SAFE_NAME.sub("_", Path(filename or "upload").name) or "upload"
         record = {"token": token, "name": name, "size": size, "content_type": content_type, "done": False}
-        with self._lock:
+        with self.lock:
             self.uploads[token] = record
         return record
 
@@ -331,7 +281,7 @@ class FakeWaveSpeed:
         record = self.uploads[token]
         target = self.media_dir / "uploads" / token / record["name"]
         atomic_write_bytes(target, data)
-        with self._lock:
+        with self.lock:
             record["done"] = True
             record["size"] = len(data)
             self._counters["uploads"] += 1

@@ -7,22 +7,18 @@ on every page of https://wavespeed.ai/docs (e.g. /docs/shared/submit-response); 
 
 from __future__ import annotations
 
-import json
 import re
-import socket
-import time
 from datetime import datetime
 from decimal import Decimal
 from email import policy
 from email.parser import BytesParser
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from . import wavespeed_schema as schema
+from .loopback import JsonHandler
 from .wavespeed_account import upload_kind
-from .wavespeed_faults import FaultError
 
 if TYPE_CHECKING:
     from .wavespeed import FakeWaveSpeed
@@ -47,99 +43,49 @@ def _parse_time(value: Any) -> float | None:
     return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
 
 
-class Handler(BaseHTTPRequestHandler):
-    """One request; ``self.server.fake`` is the :class:`FakeWaveSpeed` it serves."""
+class Handler(JsonHandler):
+    """One request; ``self.fake`` is the :class:`FakeWaveSpeed` it serves (the plumbing is ``loopback``'s)."""
 
-    protocol_version = "HTTP/1.1"
     server_version = "FakeWaveSpeed/1.0"
+    fake: FakeWaveSpeed
 
-    @property
-    def fake(self) -> FakeWaveSpeed:
-        return self.server.fake  # type: ignore[attr-defined]
+    # --- envelope -----------------------------------------------------------------------------
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        pass  # tests read stats, not access logs
-
-    # --- plumbing -----------------------------------------------------------------------------
-
-    def _body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
-
-    def _json_body(self) -> dict[str, Any] | None:
-        try:
-            value = json.loads(self._body() or b"{}")
-        except ValueError:
-            return None
+    def _json_object(self) -> dict[str, Any] | None:
+        """The request's JSON object ({} for an empty body), None when it is anything else."""
+        value = self.json_body(empty={})
         return value if isinstance(value, dict) else None
 
-    def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-        body = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
-
     def _ok(self, data: Any) -> None:
-        self._send(200, {"code": 200, "message": "success", "data": data})
+        self.send_json(200, {"code": 200, "message": "success", "data": data})
 
     def _error(self, status: int, message: str, error_code: int | None = None, headers: dict[str, str] | None = None) -> None:
         if self.fake.faults.http200_errors and status != 429:
-            self._send(200, {"code": error_code or status, "message": message, "data": None}, headers)
+            self.send_json(200, {"code": error_code or status, "message": message, "data": None}, headers)
             return
         payload: dict[str, Any] = {"code": status, "message": message, "data": None}
         if error_code:
             payload["error_code"] = error_code
-        self._send(status, payload, headers)
-
-    def _drop(self) -> None:
-        """Close the connection without an answer, as a crashed gateway would."""
-        self.close_connection = True
-        try:
-            self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-
-    def _slow(self, route: str) -> None:
-        rule = self.fake.faults.take("slow", route)
-        if rule:
-            time.sleep(float(rule.get("seconds", 1.0)))
+        self.send_json(status, payload, headers)
 
     def _authorized(self) -> bool:
         header = self.headers.get("Authorization", "")
         token = header[7:].strip() if header.startswith("Bearer ") else ""
         if token and (self.fake.api_key is None or token == self.fake.api_key):
             return True
-        self._body()
+        self.body()
         self._error(401, f"Unauthorized: invalid API key {token!r}" if token else "Unauthorized: missing API key")
         return False
 
-    def _injected(self, kind: str) -> bool:
-        """Answer with an injected failure for ``kind``; True when the request is done."""
-        rule = self.fake.faults.take(kind)
-        if rule is None:
-            return False
-        status = rule.get("status", 500)
-        if status == "drop":
-            self._drop()
-        else:
-            headers = {"Retry-After": str(rule["retry_after"])} if rule.get("retry_after") is not None else None
-            self._error(int(status), "Too many requests" if status == 429 else "Internal server error", headers=headers)
-        return True
+    def failure(self, status: int, headers: dict[str, str] | None = None) -> None:
+        self._error(status, "Too many requests" if status == 429 else "Internal server error", headers=headers)
 
     # --- routing ------------------------------------------------------------------------------
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib naming
-        path = urlsplit(self.path).path
-        if path == "/_fake/stats":
-            return self._send(200, self.fake.stats())
-        if path == "/_fake/faults":
-            return self._send(200, self.fake.faults.snapshot())
-        if path == "/_fake/tasks":
-            return self._send(200, list(self.fake.tasks.values()))
+        if self.control("GET"):
+            return None
+        path = self.route
         if path.startswith("/media/"):
             return self._media(path)
         if not path.startswith("/api/v3/"):
@@ -154,9 +100,9 @@ class Handler(BaseHTTPRequestHandler):
         match = re.fullmatch(r"/api/v3/predictions/([^/]+)(?:/result)?", path)
         if match:
             self.fake.count("polls")
-            if self._injected("poll"):
+            if self.injected("poll"):
                 return None
-            self._slow("poll")
+            self.slow("poll")
             task = self.fake.tasks.get(match.group(1))
             if task is None:
                 return self._error(404, f"prediction {match.group(1)} not found")
@@ -164,16 +110,14 @@ class Handler(BaseHTTPRequestHandler):
         return self._error(404, f"no route GET {path}")
 
     def do_DELETE(self) -> None:  # noqa: N802
-        if urlsplit(self.path).path == "/_fake/faults":
-            self.fake.faults.configure({"reset": True})
-            return self._send(200, self.fake.faults.snapshot())
+        if self.control("DELETE"):
+            return None
         return self._error(404, "no such route")
 
     def do_PUT(self) -> None:  # noqa: N802
-        path = urlsplit(self.path).path
-        match = re.fullmatch(r"/_upload/([0-9a-f]+)", path)
+        match = re.fullmatch(r"/_upload/([0-9a-f]+)", self.route)
         record = self.fake.uploads.get(match.group(1)) if match else None
-        data = self._body()
+        data = self.body()
         if record is None:
             return self._error(404, "unknown upload URL")
         if "Authorization" in self.headers:
@@ -188,16 +132,11 @@ class Handler(BaseHTTPRequestHandler):
         return None
 
     def do_POST(self) -> None:  # noqa: N802
-        path = urlsplit(self.path).path
-        if path == "/_fake/faults":
-            spec = self._json_body()
-            try:
-                self.fake.faults.configure(spec if spec is not None else {})
-            except FaultError as exc:
-                return self._send(400, {"error": str(exc)})
-            return self._send(200, self.fake.faults.snapshot())
+        if self.control("POST"):
+            return None
+        path = self.route
         if not path.startswith("/api/v3/"):
-            self._body()
+            self.body()
             return self._error(404, f"no route POST {path}")
         if not self._authorized():
             return None
@@ -218,7 +157,7 @@ class Handler(BaseHTTPRequestHandler):
         """``POST /api/v3/{model_id}`` with the inputs as the JSON body (/docs/what-are-predictions;
         SDK 2.0.5 Client._submit); ``?webhook=URL`` is recorded, not called (/docs/how-to-use-webhooks)."""
         self.fake.count("submit_requests")
-        body = self._json_body()
+        body = self._json_object()
         if model not in schema.MODELS:
             return self._error(404, f"model {model} not found")
         if body is None:
@@ -233,15 +172,15 @@ class Handler(BaseHTTPRequestHandler):
             retry = {"Retry-After": str(rule["retry_after"])} if rule.get("retry_after") is not None else None
             return self._error(429, "Too many requests: rate limit exceeded", headers=retry)
         if rule and not rule.get("create", True):
-            self._drop() if rule.get("status") == "drop" else self._error(int(rule.get("status", 500)), "Internal server error")
+            self.drop() if rule.get("status") == "drop" else self._error(int(rule.get("status", 500)), "Internal server error")
             return None
         task = self.fake.create_task(model, inputs, webhook)
         if task is None:
             # /docs/account-levels: the tier's videos per minute. No task; no Retry-After (none is documented).
             return self._error(429, "Too many requests: your account level's rate limit was reached")
-        self._slow("submit")
+        self.slow("submit")
         if rule:
-            self._drop() if rule.get("status") == "drop" else self._error(int(rule.get("status", 500)), "Internal server error")
+            self.drop() if rule.get("status") == "drop" else self._error(int(rule.get("status", 500)), "Internal server error")
             return None
         return self._ok(self.fake.prediction(task))
 
@@ -250,8 +189,8 @@ class Handler(BaseHTTPRequestHandler):
         /docs/predictions-api): page and page_size (1–100) are required; model, status (completed,
         failed, processing), created_after and created_before (ISO 8601) filter; items most recent first."""
         self.fake.count("history")
-        query = self._json_body()
-        self._slow("history")
+        query = self._json_object()
+        self.slow("history")
         if query is None:
             return self._error(400, "request body must be a JSON object", 1401)
         for name in ("page", "page_size"):
@@ -279,8 +218,8 @@ class Handler(BaseHTTPRequestHandler):
         discounted_price, discount_rate (PROVIDERS.md and issue 11; no documentation page was found for
         this route, and what discount_rate means is not documented)."""
         self.fake.count("price")
-        query = self._json_body() or {}
-        self._slow("price")
+        query = self._json_object() or {}
+        self.slow("price")
         model = query.get("model_id")
         if model not in schema.MODELS:
             return self._error(404, f"model {model} not found")
@@ -299,10 +238,10 @@ class Handler(BaseHTTPRequestHandler):
         """``POST /api/v3/media/uploads`` with {filename, size, content_type?} → {download_url, upload:
         {method: PUT, url, headers}}, then a PUT of the bytes (SDK 2.0.5 Client.upload). Size and format
         limits of https://wavespeed.ai/docs/upload-files."""
-        query = self._json_body()
-        if self._injected("upload"):
+        query = self._json_object()
+        if self.injected("upload"):
             return None
-        self._slow("upload")
+        self.slow("upload")
         if not query or not isinstance(query.get("filename"), str) or not isinstance(query.get("size"), int):
             return self._error(400, "filename and size are required", 1400)
         refusal = _upload_refusal(query["filename"], query["size"])
@@ -321,10 +260,10 @@ class Handler(BaseHTTPRequestHandler):
         """``POST /api/v3/media/upload/binary`` (multipart ``file`` → {type, download_url, filename, size},
         https://wavespeed.ai/docs/docs-common-api/media-upload) and the older ``POST /api/v3/upload``
         (→ {url}, https://wavespeed.ai/docs/upload-files-api)."""
-        body = self._body()
-        if self._injected("upload"):
+        body = self.body()
+        if self.injected("upload"):
             return None
-        self._slow("upload")
+        self.slow("upload")
         ctype = self.headers.get("Content-Type", "")
         message = BytesParser(policy=policy.HTTP).parsebytes(b"Content-Type: " + ctype.encode() + b"\r\n\r\n" + body)
         part = next(
@@ -361,22 +300,4 @@ class Handler(BaseHTTPRequestHandler):
                 file = self.fake.media_dir / "uploads" / parts[3] / parts[4]
         if file is None or not file.exists():
             return self._error(404, "media not found")
-        data = file.read_bytes()
-        truncate = None
-        if is_output:
-            self.fake.count("downloads")
-            self._slow("download")
-            truncate = self.fake.faults.take("truncate_downloads")
-        announced = len(data)
-        if truncate:
-            data = data[: len(data) // 2]
-            if truncate.get("mode", "body") == "file":
-                announced = len(data)
-        self.send_response(200)
-        self.send_header("Content-Type", "video/mp4" if is_output else "application/octet-stream")
-        self.send_header("Content-Length", str(announced))
-        self.end_headers()
-        self.wfile.write(data)
-        if announced != len(data):
-            self._drop()
-        return None
+        return self.serve_file(file, "video/mp4" if is_output else "application/octet-stream", output=is_output)

@@ -8,9 +8,11 @@ import math
 import sys
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
+from .. import present
 from ..catalog import money
 from ..errors import ReelmakeError, ValidationError
 
@@ -150,3 +152,25 @@ def _report(summary, as_json: bool) -> None:
             loudness = cuts.loudness.get(vid, {}).get(name)
             level = f"  ({loudness:.1f} LUFS)" if loudness is not None else ""
             click.echo(f"  {vid + '/' if vid else ''}{name}: {display_name(Path(path))}{level}")
+
+
+def _render_then_cut(project, the_plan, options, *, only: list[str], as_json: bool, yes: bool, no_cut: bool,
+                     out: str | None, price_check: bool = False) -> NoReturn:
+    """Render ``the_plan`` (narrowed by ``only``) with a progress display, cut every deliverable unless
+    ``--no-cut`` or interrupted, report, and exit: 0, 1 when anything failed, 130 when interrupted."""
+    import asyncio
+
+    from ..engine.project import RenderSummary
+
+    chosen = the_plan.jobs(only)
+    progress = present.Progress([j.shot_id for j in chosen], live=present.is_terminal() and not as_json,
+                                quiet=as_json)
+    with progress:
+        result = asyncio.run(project.render_async(the_plan, options, only=only, on_event=progress, yes=yes,
+                                                  confirm=_confirm if sys.stdin.isatty() else None,
+                                                  price_check=price_check, cut_ahead=not no_cut))
+    summary = RenderSummary(the_plan, result)
+    if not no_cut and not result.interrupted:
+        project.cut(summary=summary, out=out)
+    _report(summary, as_json)
+    sys.exit(EXIT_INTERRUPTED if result.interrupted else EXIT_OK if summary.ok else EXIT_FAIL)

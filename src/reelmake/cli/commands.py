@@ -13,14 +13,13 @@ from .. import present
 from ..errors import ValidationError
 from .app import (
     EXIT_FAIL,
-    EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_PENDING,
     _adopt,
-    _confirm,
     _emit_json,
     _ids,
     _open,
+    _render_then_cut,
     _report,
     _seconds,
     _usd,
@@ -125,10 +124,7 @@ def render(path: str, backend: str | None, cache_dir: str | None, as_json: bool,
 
     Exit 0 when everything rendered and cut, 1 when anything failed, 130 when interrupted
     (submitted tasks are resumed by the next run)."""
-    import asyncio
-
     from ..engine.orchestrator import RenderOptions
-    from ..engine.project import RenderSummary
 
     project = _open(path, backend, cache_dir, variants)
     the_plan = project.plan(_ids(force))
@@ -139,17 +135,8 @@ def render(path: str, backend: str | None, cache_dir: str | None, as_json: bool,
                                      "add --force to render it again from the adopted task)", param_hint="--adopt")
     options = RenderOptions(jobs=jobs, max_cost=max_cost, resubmit=frozenset(_ids(resubmit)), adopt=adopt,
                             timeout=timeout)
-    progress = present.Progress([j.shot_id for j in chosen], live=present.is_terminal() and not as_json,
-                                quiet=as_json)
-    with progress:
-        result = asyncio.run(project.render_async(the_plan, options, only=_ids(only), on_event=progress, yes=yes,
-                                                  confirm=_confirm if sys.stdin.isatty() else None,
-                                                  price_check=price_check, cut_ahead=not no_cut))
-    summary = RenderSummary(the_plan, result)
-    if not no_cut and not result.interrupted:
-        project.cut(summary=summary, out=out)
-    _report(summary, as_json)
-    sys.exit(EXIT_INTERRUPTED if result.interrupted else EXIT_OK if summary.ok else EXIT_FAIL)
+    _render_then_cut(project, the_plan, options, only=_ids(only), as_json=as_json, yes=yes, no_cut=no_cut, out=out,
+                     price_check=price_check)
 
 
 

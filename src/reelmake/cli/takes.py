@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from decimal import Decimal
 
 import click
 
-from .. import present
-from .app import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, _confirm, _emit_json, _open, _report, _usd, main, target_options
+from .app import _emit_json, _open, _render_then_cut, _usd, main, target_options
 
 
 @main.command()
@@ -27,26 +25,12 @@ def take(path: str, backend: str | None, cache_dir: str | None, as_json: bool, v
     from its approved take, else its newest. Earlier takes are never replaced.
 
     Exit 0 when the takes rendered, 1 when any failed, 130 when interrupted."""
-    import asyncio
-
     from ..engine.orchestrator import RenderOptions
-    from ..engine.project import RenderSummary
 
     project = _open(path, backend, cache_dir, variants)
     the_plan = project.plan([shot], takes=count)
-    chosen = the_plan.jobs([shot])
-    progress = present.Progress([j.shot_id for j in chosen], live=present.is_terminal() and not as_json,
-                                quiet=as_json)
-    with progress:
-        result = asyncio.run(project.render_async(the_plan, RenderOptions(jobs=jobs, max_cost=max_cost), only=[shot],
-                                                  on_event=progress, yes=yes,
-                                                  confirm=_confirm if sys.stdin.isatty() else None,
-                                                  cut_ahead=not no_cut))
-    summary = RenderSummary(the_plan, result)
-    if not no_cut and not result.interrupted:
-        project.cut(summary=summary, out=out)
-    _report(summary, as_json)
-    sys.exit(EXIT_INTERRUPTED if result.interrupted else EXIT_OK if summary.ok else EXIT_FAIL)
+    _render_then_cut(project, the_plan, RenderOptions(jobs=jobs, max_cost=max_cost), only=[shot], as_json=as_json,
+                     yes=yes, no_cut=no_cut, out=out)
 
 
 @main.command()

@@ -27,7 +27,6 @@ Keys and endpoints come from the environment only: ``FAL_KEY``; ``FAL_BASE_URL``
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 from collections.abc import Mapping
@@ -47,9 +46,9 @@ from ...errors import (
     Transient,
 )
 from ...jobs import Ambiguity, Reconciliation, RenderJob, SendHook, StatusCallback, TaskOutput
-from ..remote.download import download_and_verify
+from ..remote.backend import HostedBackend
 from ..remote.http import check_url, retry_after_seconds
-from ..remote.keys import poll_delays, read_key
+from ..remote.keys import read_key
 from ..remote.refs import replace_refs
 from ..remote.uploads import UploadCache
 from .storage import LIFETIME, FalStorage
@@ -61,7 +60,6 @@ BASE_URL_ENV = "FAL_BASE_URL"
 QUEUE_URL = "https://queue.fal.run"
 REST_URL = "https://rest.fal.ai"
 RUNNING = ("IN_QUEUE", "IN_PROGRESS")
-POLL_ATTEMPTS = 6
 
 
 def app_path(endpoint: str) -> str:
@@ -86,27 +84,19 @@ def _detail(response: httpx.Response) -> str:
     return str(detail or f"HTTP {response.status_code}")
 
 
-class FalBackend:
+class FalBackend(HostedBackend):
     """Renders jobs on fal's queue; see the module docstring for the protocol and the money rules."""
 
     name = "fal"
-    remote = True
+    host = "fal"
+    log = log
 
     def __init__(self, settings: Mapping[str, Any], folder: Path | None = None) -> None:
-        self.settings = dict(settings)
+        super().__init__(settings)
         base = (os.environ.get(BASE_URL_ENV) or "").strip().rstrip("/")
         self.queue_url = base or QUEUE_URL
         self.rest_url = base or REST_URL
-        self.poll_initial = float(self.settings.get("poll_initial", 2.0))
-        self.poll_max = float(self.settings.get("poll_max", 10.0))
-        self.poll_factor = float(self.settings.get("poll_factor", 1.5))
-        self.retry_backoff = float(self.settings.get("retry_backoff", 0.5))
-        self.submit_timeout = float(self.settings.get("submit_timeout", 60.0))
-        self.max_download_bytes = int(float(self.settings.get("max_download_mb", 500)) * 1024 * 1024)
-        self.timeout = httpx.Timeout(float(self.settings.get("read_timeout", 30.0)),
-                                     connect=float(self.settings.get("connect_timeout", 10.0)))
         self._upload_dir = Path(folder) / "uploads" if folder else None
-        self._client: httpx.AsyncClient | None = None
         self._storage: FalStorage | None = None
         self._key = ""
 
@@ -120,18 +110,12 @@ class FalBackend:
         self._key = read_key(KEY_ENV, "https://fal.ai/dashboard/keys", len(jobs))
 
     @property
-    def client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self.preflight([])
-            # The key is attached per request, never as a client default: it must not reach a storage
-            # or CDN host, and downloads go through this client too.
-            self._client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False)
-        return self._client
-
-    @property
     def auth(self) -> dict[str, str]:
         self.client  # noqa: B018 - reads the key
         return {"Authorization": f"Key {self._key}"}
+
+    def _headers(self) -> dict[str, str]:
+        return {**self.auth, "Accept": "application/json"}
 
     @property
     def storage(self) -> FalStorage:
@@ -142,11 +126,6 @@ class FalBackend:
 
     def scrub(self, text: str) -> str:
         return text.replace(self._key, "[redacted]") if self._key else text
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
 
     # --- submit ----------------------------------------------------------------------------------
 
@@ -168,17 +147,7 @@ class FalBackend:
         """POST the job to the queue once; return fal's request id."""
         body = await self.resolve(job)
         what = f"shot {job.shot_id}: submit to fal {job.endpoint}"
-        headers = {**self.auth, "Accept": "application/json"}
-        timeout = httpx.Timeout(self.submit_timeout, connect=self.timeout.connect)
-        if on_send is not None:
-            await on_send()  # the engine journals its intent here: from now on a task may exist
-        try:
-            response = await self.client.post(f"{self.queue_url}/{job.endpoint}", json=body, headers=headers,
-                                              timeout=timeout)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise NotSent(f"{what}: could not connect ({type(exc).__name__}); nothing was submitted.") from None
-        except httpx.TransportError as exc:
-            raise self._ambiguous(what, type(exc).__name__) from None
+        response = await self._post_once(what, f"{self.queue_url}/{job.endpoint}", on_send, json=body)
         status = response.status_code
         if status == 429:
             raise RateLimited(f"{what}: fal answered 429 (too many requests); nothing was submitted.",
@@ -207,37 +176,17 @@ class FalBackend:
     def _request_url(self, job: RenderJob, request_id: str) -> str:
         return f"{self.queue_url}/{app_path(job.endpoint)}/requests/{request_id}"
 
-    async def _get(self, what: str, url: str) -> httpx.Response:
-        """A safe-to-repeat GET: transport errors, 429 and 5xx are retried, then :class:`Transient`."""
-        delay, reason = self.retry_backoff, ""
-        for _ in range(POLL_ATTEMPTS):
-            try:
-                response = await self.client.get(url, headers={**self.auth, "Accept": "application/json"})
-            except httpx.TransportError as exc:
-                reason = type(exc).__name__
-            else:
-                # A 5xx that names its error type is the request's own failure (fal's request errors carry
-                # X-Fal-Error-Type), not a gateway's: it is the answer, not a reason to ask again.
-                own_error = "x-fal-error-type" in response.headers
-                if response.status_code != 429 and (response.status_code < 500 or own_error):
-                    return response
-                reason = f"HTTP {response.status_code}"
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 20 * self.retry_backoff)
-        raise Transient(f"{what}: fal did not answer ({reason}).")
+    def _is_answer(self, response: httpx.Response) -> bool:
+        # A 5xx that names its error type is the request's own failure (fal's request errors carry
+        # X-Fal-Error-Type), not a gateway's: it is the answer, not a reason to ask again.
+        own_error = "x-fal-error-type" in response.headers
+        return response.status_code != 429 and (response.status_code < 500 or own_error)
 
     async def wait(self, job: RenderJob, task_id: str, on_status: StatusCallback) -> TaskOutput:
         """Poll the request's status until it is COMPLETED, then read its result."""
         what = f"shot {job.shot_id}: fal request {task_id}"
         url = self._request_url(job, task_id)
-        for delay in poll_delays(self.poll_initial, self.poll_factor, self.poll_max):
-            await asyncio.sleep(delay)
-            try:
-                response = await self._get(what, f"{url}/status")
-            except Transient as exc:
-                log.warning("%s: polling failed (%s); still waiting", what, exc)
-                on_status("running", "provider unreachable, retrying")
-                continue
+        async for response in self._polls(what, f"{url}/status", on_status):
             if response.status_code == 404:
                 raise TaskLost(f"{what}: fal does not know this request (or FAL_KEY / FAL_BASE_URL point at another "
                                "account). Rerun the shot with --force.", task_id=task_id, code=404)
@@ -281,10 +230,6 @@ class FalBackend:
         # Any other error ended the request on fal's side; server errors are not billed, so a new one may succeed.
         raise TaskFailed(f"{what} failed at fal (HTTP {status}: {detail}; not billed).", retryable=status >= 500,
                          task_id=task_id, code=status)
-
-    async def fetch(self, job: RenderJob, output: TaskOutput, dest: Path) -> None:
-        """Download the video to ``dest`` (atomically) and verify it is the clip we asked for."""
-        await download_and_verify(self.client, job, output, dest, self.max_download_bytes, self.timeout, host="fal")
 
     async def reconcile(self, job: RenderJob, ambiguity: Ambiguity) -> Reconciliation:
         """fal has no lookup of a request by our own id: nothing to find (the shot is held)."""

@@ -18,15 +18,13 @@ import asyncio
 import json
 import logging
 import mimetypes
-import time
-from hashlib import sha256
 
 import httpx
 
 from ...errors import NotSent, SubmitRejected
 from ...jobs import InputFile
 from ..remote.http import check_url
-from ..remote.uploads import UploadCache
+from ..remote.uploads import CachedUploader, UploadCache
 
 log = logging.getLogger("reelmake.backends.fal")
 
@@ -34,37 +32,19 @@ LIFETIME = 7 * 24 * 3600  # what we ask fal to keep an upload for; the cache for
 UPLOAD_ATTEMPTS = 3  # uploads create nothing billed, so they may be repeated
 
 
-class FalStorage:
+class FalStorage(CachedUploader):
     """Turns :class:`InputFile` objects into fal storage URLs, uploading when the cache has none."""
+
+    log = log
 
     def __init__(self, client: httpx.AsyncClient, rest_url: str, auth: dict[str, str], cache: UploadCache,
                  timeout: httpx.Timeout, backoff: float = 0.5) -> None:
+        super().__init__(cache)
         self.client = client
         self.rest_url = rest_url
         self._auth = auth
-        self.cache = cache
         self.timeout = timeout
         self.backoff = backoff
-        self._locks: dict[str, asyncio.Lock] = {}
-
-    async def url_for(self, file: InputFile) -> str:
-        async with self._locks.setdefault(file.sha256, asyncio.Lock()):
-            url = self.cache.get(file.sha256)
-            if url is not None:
-                return url
-            try:
-                data = await asyncio.to_thread(file.path.read_bytes)
-            except OSError as exc:
-                raise SubmitRejected(f"cannot read reference file {file.path} ({file.name}): {exc.strerror}") from None
-            if sha256(data).hexdigest() != file.sha256:
-                raise SubmitRejected(
-                    f"reference file {file.path} ({file.name}) changed since the plan was made; run again to re-plan."
-                )
-            started = time.time()
-            url = await self._upload(file, data)
-            self.cache.put(file.sha256, url, started)
-            log.info("uploaded %s (%s, %d bytes) -> %s", file.path.name, file.name, len(data), url)
-            return url
 
     async def _upload(self, file: InputFile, data: bytes) -> str:
         name = file.path.name

@@ -49,9 +49,9 @@ from ...errors import (
     Transient,
 )
 from ...jobs import Ambiguity, Reconciliation, RenderJob, SendHook, StatusCallback, TaskOutput
-from ..remote.download import download_and_verify
+from ..remote.backend import HostedBackend
 from ..remote.http import check_url, retry_after_seconds
-from ..remote.keys import poll_delays, read_key
+from ..remote.keys import read_key
 from ..remote.refs import replace_refs
 from .attempts import Attempts
 
@@ -66,7 +66,6 @@ RUNNING = ("submitted", "processing")
 RATE_LIMIT_CODES = (1302, 1303)
 NOT_FOUND_CODES = (1202, 1203)
 TOKEN_LIFETIME = 1800
-POLL_ATTEMPTS = 6
 
 
 def _body(response: httpx.Response) -> dict[str, Any]:
@@ -77,25 +76,17 @@ def _body(response: httpx.Response) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-class KlingBackend:
+class KlingBackend(HostedBackend):
     """Renders jobs on Kling's Omni-Video API; see the module docstring for the protocol and money rules."""
 
     name = "kling"
-    remote = True
+    host = "Kling"
+    log = log
 
     def __init__(self, settings: Mapping[str, Any], folder: Path | None = None) -> None:
-        self.settings = dict(settings)
+        super().__init__(settings)
         self.base_url = ((os.environ.get(BASE_URL_ENV) or "").strip() or DEFAULT_BASE_URL).rstrip("/")
-        self.poll_initial = float(self.settings.get("poll_initial", 2.0))
-        self.poll_max = float(self.settings.get("poll_max", 10.0))
-        self.poll_factor = float(self.settings.get("poll_factor", 1.5))
-        self.retry_backoff = float(self.settings.get("retry_backoff", 0.5))
-        self.submit_timeout = float(self.settings.get("submit_timeout", 60.0))
-        self.max_download_bytes = int(float(self.settings.get("max_download_mb", 500)) * 1024 * 1024)
-        self.timeout = httpx.Timeout(float(self.settings.get("read_timeout", 30.0)),
-                                     connect=float(self.settings.get("connect_timeout", 10.0)))
         self.attempts = Attempts(Path(folder) / "attempts" if folder else None)
-        self._client: httpx.AsyncClient | None = None
         self._access = self._secret = ""
         self._token: tuple[str, float] | None = None
 
@@ -109,14 +100,7 @@ class KlingBackend:
         self._access = read_key(ACCESS_KEY_ENV, where, len(jobs))
         self._secret = read_key(SECRET_KEY_ENV, where, len(jobs))
 
-    @property
-    def client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self.preflight([])
-            self._client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False)
-        return self._client
-
-    def _bearer(self) -> dict[str, str]:
+    def _headers(self) -> dict[str, str]:
         """A fresh JWT every half of its lifetime (Kling: HS256, iss = access key, exp, nbf)."""
         import jwt  # PyJWT, imported with the backend only
 
@@ -132,11 +116,6 @@ class KlingBackend:
             if secret:
                 text = text.replace(secret, "[redacted]")
         return text
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
 
     # --- submit ----------------------------------------------------------------------------------
 
@@ -161,16 +140,8 @@ class KlingBackend:
         body = await self.resolve(job)
         external = self.attempts.next_id(job)
         what = f"shot {job.shot_id}: submit to Kling ({external})"
-        timeout = httpx.Timeout(self.submit_timeout, connect=self.timeout.connect)
-        if on_send is not None:
-            await on_send()  # the engine journals its intent here: from now on a task may exist
-        try:
-            response = await self.client.post(f"{self.base_url}{ROUTE}", json={**body, "external_task_id": external},
-                                              headers=self._bearer(), timeout=timeout)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise NotSent(f"{what}: could not connect ({type(exc).__name__}); nothing was submitted.") from None
-        except httpx.TransportError as exc:
-            raise self._ambiguous(what, type(exc).__name__) from None
+        response = await self._post_once(what, f"{self.base_url}{ROUTE}", on_send,
+                                         json={**body, "external_task_id": external})
         reply = _body(response)
         code, message = reply.get("code"), self.scrub(str(reply.get("message") or ""))
         task_id = (reply.get("data") or {}).get("task_id") if isinstance(reply.get("data"), dict) else None
@@ -208,27 +179,11 @@ class KlingBackend:
 
     # --- lookups and waiting -----------------------------------------------------------------------
 
-    async def _get(self, what: str, path: str) -> httpx.Response:
-        """A safe-to-repeat GET: transport errors, 429 and 5xx are retried, then :class:`Transient`."""
-        delay, reason = self.retry_backoff, ""
-        for _ in range(POLL_ATTEMPTS):
-            try:
-                response = await self.client.get(f"{self.base_url}{path}", headers=self._bearer())
-            except httpx.TransportError as exc:
-                reason = type(exc).__name__
-            else:
-                if response.status_code != 429 and response.status_code < 500:
-                    return response
-                reason = f"HTTP {response.status_code}"
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 20 * self.retry_backoff)
-        raise Transient(f"{what}: Kling did not answer ({reason}).")
-
     async def _lookup(self, job: RenderJob, task_ref: str) -> tuple[str, str] | None:
         """(task id, status) of the task called ``task_ref`` (a task id or our external_task_id), None when
         Kling says there is no such task. Transient when Kling cannot be asked."""
         what = f"shot {job.shot_id}: Kling lookup of {task_ref}"
-        response = await self._get(what, f"{ROUTE}/{task_ref}")
+        response = await self._get(what, f"{self.base_url}{ROUTE}/{task_ref}")
         reply = _body(response)
         code = reply.get("code")
         data = reply.get("data") if isinstance(reply.get("data"), dict) else None
@@ -259,14 +214,7 @@ class KlingBackend:
     async def wait(self, job: RenderJob, task_id: str, on_status: StatusCallback) -> TaskOutput:
         """Poll the task until it succeeds or fails."""
         what = f"shot {job.shot_id}: Kling task {task_id}"
-        for delay in poll_delays(self.poll_initial, self.poll_factor, self.poll_max):
-            await asyncio.sleep(delay)
-            try:
-                response = await self._get(what, f"{ROUTE}/{task_id}")
-            except Transient as exc:
-                log.warning("%s: polling failed (%s); still waiting", what, exc)
-                on_status("running", "provider unreachable, retrying")
-                continue
+        async for response in self._polls(what, f"{self.base_url}{ROUTE}/{task_id}", on_status):
             reply = _body(response)
             code = reply.get("code")
             data = reply.get("data") if isinstance(reply.get("data"), dict) else {}
@@ -292,10 +240,6 @@ class KlingBackend:
                 raise TaskFailed(f"{what} failed: {reason}", task_id=task_id)
             raise Transient(f"{what}: unknown status {status!r} from Kling.", task_id=task_id)
         raise AssertionError("unreachable")
-
-    async def fetch(self, job: RenderJob, output: TaskOutput, dest: Path) -> None:
-        """Download the clip to ``dest`` (atomically) and verify it is the clip we asked for."""
-        await download_and_verify(self.client, job, output, dest, self.max_download_bytes, self.timeout, host="Kling")
 
 
 __all__ = ["ACCESS_KEY_ENV", "BASE_URL_ENV", "SECRET_KEY_ENV", "KlingBackend"]

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ...jobs import ShotSpec
 from ...plugins import BackendPlugin, RequestFormat, SettingProblem
 from . import compile as wan
 from .settings import (
@@ -90,7 +91,7 @@ plugin = BackendPlugin(
     name="local",
     remote=False,
     factory=_create,
-    compilers={"wan-vace": RequestFormat(wan.prompt, wan.request)},
+    compilers={"wan-vace": RequestFormat(ShotSpec.described, wan.request)},
     settings_schema=SCHEMA,
     check_settings=_check,
     environment=_environment,

@@ -1,8 +1,9 @@
 """Wan 2.1 VACE's request format (``wan-vace``). Pure and torch-free.
 
 A text encoder cannot see figure numbers, so ``@maya`` becomes ``maya (young woman, …)`` at its first
-mention and ``maya`` after that. Every setting that changes the pixels (size, steps, guidance, flow
-shift, seed, the checkpoint as written) is part of the request, so it is part of the render key.
+mention and ``maya`` after that (``ShotSpec.described``). Every setting that changes the pixels (size,
+steps, guidance, flow shift, seed, the checkpoint as written) is part of the request, so it is part of
+the render key.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-from ...jobs import Prompt, ShotSpec
+from ...jobs import ShotSpec
 from .settings import num_frames_for
 
 
@@ -20,26 +21,12 @@ def default_seed(shot_id: str) -> int:
     return int(hashlib.sha256(shot_id.encode()).hexdigest()[:8], 16) % (2**31)
 
 
-def prompt(shot: ShotSpec, text: Prompt) -> str:
-    descriptions = {ref.name: ref.description for ref in shot.references}
-    described: set[str] = set()
-
-    def name(mention: str) -> str:
-        description = descriptions.get(mention, "")
-        if description and mention not in described:
-            described.add(mention)
-            return f"{mention} ({description})"
-        return mention
-
-    return shot.text(text, name)
-
-
 def request(shot: ShotSpec, model: Any, settings: Mapping[str, Any]) -> dict[str, Any]:
     size = (settings.get("sizes") or {}).get(shot.aspect_ratio)
     width, height = (int(v) for v in size.split("x")) if size else (model.size_for(shot.aspect_ratio) or (832, 480))
     fps = int(settings.get("fps", model.limit("fps", default=16)))
     body = {
-        "prompt": prompt(shot, shot.prompt),
+        "prompt": shot.described(shot.prompt),
         "negative_prompt": "",
         "reference_images": [image for image, _ in shot.images],
         "width": width,

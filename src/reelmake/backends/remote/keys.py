@@ -26,7 +26,11 @@ def read_key(variable: str, where_to_get: str, shots: int) -> str:
 
 
 def poll_delays(initial: float, factor: float, maximum: float) -> Iterator[float]:
-    """Seconds to sleep before each poll: ``initial`` growing by ``factor`` up to ``maximum``."""
+    """Seconds to sleep before each poll: ``initial`` growing by ``factor`` up to ``maximum``.
+
+    With the defaults (2, 1.5, 10) a task is polled at 2, 5, 9.5, 16.25, 26.25 s and then every 10 s:
+    a 60 s task costs 9 polls and is noticed at most 10 s late.
+    """
     delay = initial
     while True:
         yield delay

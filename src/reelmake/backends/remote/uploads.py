@@ -2,18 +2,23 @@
 
 Hosts take URLs, delete uploads after a while, and limit how much may be uploaded, so each distinct
 file is uploaded at most once per host while its URL is fresh: across shots, storyboards and runs
-(one small JSON per hash in the backend's workspace folder).
+(one small JSON per hash in the backend's workspace folder). :class:`CachedUploader` holds what
+every host does around its own upload route.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import time
 from hashlib import sha256
 from pathlib import Path
 from typing import Any
 
+from ...errors import SubmitRejected
 from ...fsutil import atomic_write_text
+from ...jobs import InputFile
 
 # Forget a URL well before the provider deletes the file: a render that takes hours must still find it.
 SAFETY_MARGIN = 6 * 3600.0
@@ -58,3 +63,39 @@ class UploadCache:
         path = self._path(digest)
         if path is not None:
             path.unlink(missing_ok=True)
+
+
+class CachedUploader:
+    """Turns :class:`InputFile` objects into a host's URLs, uploading when the cache has none.
+
+    A subclass names its ``log`` and implements ``_upload(file, data) -> url``, the host's own route.
+    """
+
+    log: logging.Logger
+
+    def __init__(self, cache: UploadCache) -> None:
+        self.cache = cache
+        # One upload per file at a time: shots sharing a reference wait for its URL instead of uploading it again.
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def url_for(self, file: InputFile) -> str:
+        async with self._locks.setdefault(file.sha256, asyncio.Lock()):
+            url = self.cache.get(file.sha256)
+            if url is not None:
+                return url
+            try:
+                data = await asyncio.to_thread(file.path.read_bytes)
+            except OSError as exc:
+                raise SubmitRejected(f"cannot read reference file {file.path} ({file.name}): {exc.strerror}") from None
+            if sha256(data).hexdigest() != file.sha256:
+                raise SubmitRejected(
+                    f"reference file {file.path} ({file.name}) changed since the plan was made; run again to re-plan."
+                )
+            started = time.time()
+            url = await self._upload(file, data)
+            self.cache.put(file.sha256, url, started)
+            self.log.info("uploaded %s (%s, %d bytes) -> %s", file.path.name, file.name, len(data), url)
+            return url
+
+    async def _upload(self, file: InputFile, data: bytes) -> str:
+        raise NotImplementedError

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ...jobs import ShotSpec
 from ...plugins import BackendPlugin, RequestFormat
 from . import compile as kling
 from . import formats
@@ -27,8 +28,8 @@ plugin = BackendPlugin(
     factory=_create,
     compilers={
         "kling-o3": RequestFormat(kling.prompt, kling.request),
-        "veo3.1-reference": RequestFormat(formats.described_prompt, formats.veo_request),
-        "wan3-reference": RequestFormat(formats.described_prompt, formats.wan3_request),
+        "veo3.1-reference": RequestFormat(ShotSpec.described, formats.veo_request),
+        "wan3-reference": RequestFormat(ShotSpec.described, formats.wan3_request),
     },
     settings_schema=SCHEMA,
     runtime_settings=resolve,

@@ -24,7 +24,7 @@ import asyncio
 import math
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,6 @@ import httpx
 
 from ...errors import (
     BackendError,
-    BackendUnavailable,
     NotSent,
     RateLimited,
     SubmitAmbiguous,
@@ -43,8 +42,9 @@ from ...errors import (
     Transient,
 )
 from ...jobs import Ambiguity, Reconciliation, RenderJob, SendHook, StatusCallback, TaskOutput, is_file_ref
-from ..remote.download import download_and_verify
+from ..remote.backend import HostedBackend
 from ..remote.http import check_url, retry_after_seconds
+from ..remote.keys import poll_delays, read_key
 from ..remote.pacing import SubmitScheduler
 from ..remote.uploads import UploadCache
 from . import reconcile as history
@@ -72,44 +72,28 @@ TASK_ERRORS: dict[int, tuple[str, bool]] = {
 _CODE_IN_TEXT = re.compile(r"\b(1[24]0[0-5]|500[0-9])\b")
 
 
-def poll_delays(initial: float, factor: float, maximum: float) -> Iterator[float]:
-    """Seconds to sleep before each poll: ``initial`` growing by ``factor`` up to ``maximum``.
+class WaveSpeedBackend(HostedBackend):
+    """Renders Kling O3 jobs on WaveSpeed; see the module docstring for settings and safety rules.
 
-    With the defaults (2, 1.5, 10) a task is polled at 2, 5, 9.5, 16.25, 26.25 s and then every 10 s:
-    a 60 s task costs 9 polls and is noticed at most 10 s late.
-    """
-    delay = initial
-    while True:
-        yield delay
-        delay = min(delay * factor, maximum)
-
-
-class WaveSpeedBackend:
-    """Renders Kling O3 jobs on WaveSpeed; see the module docstring for settings and safety rules."""
+    Its requests go through its :class:`Api` session (envelope, retries, pacing), so of
+    :class:`HostedBackend` it uses the shared settings and the download only."""
 
     name = "wavespeed"
-    remote = True
+    host = "WaveSpeed"
+    log = log
 
     def __init__(self, settings: Mapping[str, Any], folder: Path | None = None) -> None:
-        self.settings = resolve(settings)
+        super().__init__(resolve(settings))
         self.folder = Path(folder) if folder else None
         self.base_url = (os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
-        self.poll_initial = float(self.settings.get("poll_initial", 2.0))
-        self.poll_max = float(self.settings.get("poll_max", 10.0))
-        self.poll_factor = float(self.settings.get("poll_factor", 1.5))
         self.submit_attempts = int(self.settings.get("submit_attempts", 5))
-        self.retry_backoff = float(self.settings.get("retry_backoff", 0.5))
-        self.submit_timeout = float(self.settings.get("submit_timeout", 60.0))
-        self.max_download_bytes = int(float(self.settings.get("max_download_mb", 500)) * 1024 * 1024)
-        self.timeout = httpx.Timeout(
-            float(self.settings.get("read_timeout", 30.0)), connect=float(self.settings.get("connect_timeout", 10.0))
-        )
         self.rate_limit_backoff = float(self.settings.get("rate_limit_backoff", 2.0))
         self.clock_skew = float(self.settings.get("clock_skew", 120.0))
         self._upload_dir = Path(folder) / "uploads" if folder else None
         self._api: Api | None = None
         self._uploader: Uploader | None = None
         self._scheduler: SubmitScheduler | None = None
+        self._key = ""
 
     def __repr__(self) -> str:
         return f"WaveSpeedBackend(base_url={self.base_url!r})"
@@ -119,27 +103,14 @@ class WaveSpeedBackend:
     def preflight(self, jobs: list[RenderJob]) -> None:
         """Fail before anything is uploaded or spent: a missing key or a disallowed base URL."""
         check_url(self.base_url, "WaveSpeed base URL")
-        key = os.environ.get(KEY_ENV, "").strip()
-        if not key:
-            raise BackendUnavailable(
-                f"{KEY_ENV} is not set. Create a key at https://wavespeed.ai/accesskey and export it "
-                f"(export {KEY_ENV}=...); reelmake reads it from the environment only. "
-                f"{len(jobs)} shot(s) need it; nothing was uploaded or submitted."
-            )
-        if not (key.isascii() and key.isprintable()) or any(ch.isspace() for ch in key):
-            # Never echo it: a key with a stray newline would otherwise end up in an error message.
-            raise BackendUnavailable(
-                f"{KEY_ENV} contains characters an API key cannot have (spaces, line breaks, control or "
-                "non-ASCII characters); copy the key again. Nothing was uploaded or submitted."
-            )
+        self._key = read_key(KEY_ENV, "https://wavespeed.ai/accesskey", len(jobs))
 
     @property
     def api(self) -> Api:
         if self._api is None:
             self.preflight([])
-            key = os.environ[KEY_ENV].strip()
             self._api = Api(
-                self.base_url, key, timeout=self.timeout, retry_backoff=self.retry_backoff,
+                self.base_url, self._key, timeout=self.timeout, retry_backoff=self.retry_backoff,
                 rate_limit_backoff=self.rate_limit_backoff,
             )
             self._uploader = Uploader(self._api, UploadCache(self._upload_dir, self.base_url, PROVIDER_TTL))
@@ -162,6 +133,10 @@ class WaveSpeedBackend:
         self.api  # noqa: B018 - creates the uploader with the session
         assert self._uploader is not None
         return self._uploader
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        return self.api.client
 
     async def aclose(self) -> None:
         if self._api is not None:
@@ -347,11 +322,6 @@ class WaveSpeedBackend:
             task_id=task_id,
             code=code,
         )
-
-    async def fetch(self, job: RenderJob, output: TaskOutput, dest: Path) -> None:
-        """Download the first output to ``dest`` (atomically) and verify it is the clip we asked for."""
-        await download_and_verify(self.api.client, job, output, dest, self.max_download_bytes, self.timeout,
-                                  host="WaveSpeed")
 
     # --- recovery and prices -----------------------------------------------------------------
 

@@ -1,8 +1,8 @@
 """WaveSpeed's request formats for its other reference-to-video models (Kling O3 is ``compile``).
 
 Neither Veo nor Wan numbers its reference images in the prompt, so ``@maya`` becomes ``maya (young
-woman, …)`` at its first mention and ``maya`` after that, and the images go to ``images`` in the
-shot's order. Pure and torch-free.
+woman, …)`` at its first mention and ``maya`` after that (``ShotSpec.described``), and the images go to
+``images`` in the shot's order. Pure and torch-free.
 """
 
 from __future__ import annotations
@@ -10,21 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ...jobs import Prompt, ShotSpec
-
-
-def described_prompt(shot: ShotSpec, text: Prompt) -> str:
-    descriptions = {ref.name: ref.description for ref in shot.references}
-    described: set[str] = set()
-
-    def name(mention: str) -> str:
-        description = descriptions.get(mention, "")
-        if description and mention not in described:
-            described.add(mention)
-            return f"{mention} ({description})"
-        return mention
-
-    return shot.text(text, name)
+from ...jobs import ShotSpec
 
 
 def veo_request(shot: ShotSpec, model: Any, settings: Mapping[str, Any]) -> dict[str, Any]:
@@ -32,7 +18,7 @@ def veo_request(shot: ShotSpec, model: Any, settings: Mapping[str, Any]) -> dict
     ``prompt``, ``images`` (1 to 3), ``aspect_ratio`` (16:9, 9:16), ``generate_audio``; the clip is always
     8 s, so no duration is sent."""
     return {
-        "prompt": described_prompt(shot, shot.prompt),
+        "prompt": shot.described(shot.prompt),
         "images": [image for image, _ in shot.images],
         "aspect_ratio": shot.aspect_ratio,
         "generate_audio": shot.sound,
@@ -44,7 +30,7 @@ def wan3_request(shot: ShotSpec, model: Any, settings: Mapping[str, Any]) -> dic
     resolution, aspect_ratio, duration, enable_prompt_expansion, enable_audio, seed) plus ``images``
     (unconfirmed, see the catalog). Prompt expansion is off so the prompt is rendered as written."""
     body: dict[str, Any] = {
-        "prompt": described_prompt(shot, shot.prompt),
+        "prompt": shot.described(shot.prompt),
         "images": [image for image, _ in shot.images],
         "aspect_ratio": shot.aspect_ratio,
         "duration": int(shot.duration),

@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import mimetypes
-import time
-from hashlib import sha256
 from typing import Any
 
 import httpx
@@ -18,7 +16,7 @@ import httpx
 from ...errors import BackendError, NotSent, SubmitRejected
 from ...jobs import InputFile
 from ..remote.http import check_url
-from ..remote.uploads import UploadCache
+from ..remote.uploads import CachedUploader, UploadCache
 from .api import Api, decode
 
 log = logging.getLogger("reelmake.backends.wavespeed")
@@ -27,34 +25,15 @@ log = logging.getLogger("reelmake.backends.wavespeed")
 PROVIDER_TTL = 7 * 24 * 3600.0
 
 
-class Uploader:
+class Uploader(CachedUploader):
     """Turns :class:`InputFile` objects into provider URLs, uploading when the cache has none."""
 
-    def __init__(self, api: Api, cache: UploadCache) -> None:
-        self.api = api
-        self.cache = cache  # UploadCache(directory, base_url, PROVIDER_TTL)
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._ticket_route = True  # False once the provider says the SDK 2.x route does not exist
+    log = log
 
-    async def url_for(self, file: InputFile) -> str:
-        lock = self._locks.setdefault(file.sha256, asyncio.Lock())
-        async with lock:
-            url = self.cache.get(file.sha256)
-            if url is not None:
-                return url
-            try:
-                data = await asyncio.to_thread(file.path.read_bytes)
-            except OSError as exc:
-                raise SubmitRejected(f"cannot read reference file {file.path} ({file.name}): {exc.strerror}") from None
-            if sha256(data).hexdigest() != file.sha256:
-                raise SubmitRejected(
-                    f"reference file {file.path} ({file.name}) changed since the plan was made; run again to re-plan."
-                )
-            started = time.time()
-            url = await self._upload(file, data)
-            self.cache.put(file.sha256, url, started)
-            log.info("uploaded %s (%s, %d bytes) -> %s", file.path.name, file.name, len(data), url)
-            return url
+    def __init__(self, api: Api, cache: UploadCache) -> None:
+        super().__init__(cache)  # UploadCache(directory, base_url, PROVIDER_TTL)
+        self.api = api
+        self._ticket_route = True  # False once the provider says the SDK 2.x route does not exist
 
     async def _upload(self, file: InputFile, data: bytes) -> str:
         filename = file.path.name
