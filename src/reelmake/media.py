@@ -85,6 +85,22 @@ def demuxer_for(path: Path, kind: str | None = None) -> str | None:
     return next((table[suffix] for table in tables if suffix in table), None)
 
 
+_MAGIC = ((b"\x89PNG\r\n\x1a\n", ".png"), (b"\xff\xd8\xff", ".jpg"))
+
+
+def image_suffix(path: Path) -> str | None:
+    """The file type of a still image by its first bytes (.png, .jpg, .webp), whatever its name says;
+    None for anything else. Hosts deliver generated images as they please."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError:
+        return None
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return ".webp"
+    return next((suffix for magic, suffix in _MAGIC if head.startswith(magic)), None)
+
+
 def input_args(path: Path, kind: str | None = None) -> list[str]:
     """``-i path`` for a file from a project, with its demuxer pinned and only the file protocol allowed.
 

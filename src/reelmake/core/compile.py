@@ -333,13 +333,3 @@ def native_aspects(sb: Storyboard) -> list[str]:
 def shot_aspects(sb: Storyboard, shot: Shot) -> list[str]:
     """The ratios a shot renders at: its own, then each a `reframe: render` deliverable asks for."""
     return list(dict.fromkeys([shot.aspect_ratio, *native_aspects(sb)]))
-
-
-def compile_storyboard(sb: Storyboard, digests: Digests, *, variant: str = "", **graph: Any) -> list[RenderJob]:
-    """Every render the storyboard asks for, in the build graph's order: generated images, then shots
-    in cut order, each after what it needs; each shot at its own ratio, plus each ratio a
-    `reframe: render` deliverable asks for, each as ``takes`` takes. See
-    :func:`reelmake.core.graph.compile_graph` for ``graph``'s keywords."""
-    from .graph import compile_graph
-
-    return compile_graph(sb, digests, variant=variant, **graph).jobs

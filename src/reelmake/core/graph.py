@@ -245,3 +245,10 @@ def compile_graph(sb: Storyboard, digests: Digests, *, variant: str = "", artifa
                 if job.key == key:  # a take added earlier that still belongs to the node as it stands
                     graph.add(job)
     return graph
+
+
+def compile_storyboard(sb: Storyboard, digests: Digests, *, variant: str = "", **graph: Any) -> list[RenderJob]:
+    """Every render the storyboard asks for, in build order: generated images, then shots in cut order,
+    each after what it needs; each shot at its own ratio, plus each ratio a `reframe: render` deliverable
+    asks for, each as ``takes`` takes. ``graph``: the keywords of :func:`compile_graph`."""
+    return compile_graph(sb, digests, variant=variant, **graph).jobs
