@@ -237,14 +237,15 @@ class Upstream:
     ``sha256`` is the content hash of that output (the extracted frame, the stored image) as it entered
     the request; None while the upstream job has not rendered, and then the job is *provisional*: its
     request holds a placeholder, its key is not final, and it is compiled again once the upstream exists.
-    ``held``: the upstream waits for a person's approval (``approve_before_use``), or is itself held."""
+    ``held_by``: the nodes waiting for a person's approval (``approve_before_use``) that hold it: the
+    upstream itself, or nodes further up."""
 
     node: str  # "lace-up", "character:maya"
     job: JobId  # the upstream render used (its approved take, else take 1)
     key: str  # that render's key when this job was compiled
     frame: str | None = None
     sha256: str | None = None
-    held: bool = False
+    held_by: tuple[str, ...] = ()
 
 
 PLACEHOLDER_PREFIX = "upstream:"
@@ -293,8 +294,8 @@ class RenderJob:
 
     @property
     def held_by(self) -> tuple[str, ...]:
-        """Upstream nodes waiting for approval (directly or further up): the job is not rendered yet."""
-        return tuple(u.node for u in self.upstream if u.held)
+        """The nodes waiting for approval (upstream, directly or further up) that hold this job back."""
+        return tuple(dict.fromkeys(node for u in self.upstream for node in u.held_by))
 
     @property
     def shot_id(self) -> str:

@@ -111,11 +111,11 @@ def input_args(path: Path, kind: str | None = None) -> list[str]:
     return [*pinned, "-protocol_whitelist", PROTOCOLS, "-i", f"file:{Path(path).resolve()}"]
 
 
-def ffprobe(path: Path, kind: str | None = None, *args: str) -> dict:
-    """ffprobe's JSON for ``path`` (demuxer pinned by extension) with ``args`` choosing what to show;
-    MediaError if it is not readable media."""
+def ffprobe(path: Path, kind: str | None = None, *args: str, demuxer: str | None = None) -> dict:
+    """ffprobe's JSON for ``path`` (demuxer pinned by extension, or ``demuxer``) with ``args`` choosing
+    what to show; MediaError if it is not readable media."""
     require_ffmpeg()
-    fmt = demuxer_for(path, kind)
+    fmt = demuxer or demuxer_for(path, kind)
     pinned = ["-f", fmt] if fmt else []
     cmd = ["ffprobe", "-v", "error", *pinned, "-protocol_whitelist", PROTOCOLS, "-print_format", "json",
            *args, f"file:{Path(path).resolve()}"]
@@ -128,9 +128,10 @@ def ffprobe(path: Path, kind: str | None = None, *args: str) -> dict:
         raise MediaError(f"{path}: ffprobe printed no readable description") from None
 
 
-def probe(path: Path, kind: str | None = None) -> MediaInfo:
-    """Probe ``path`` with ffprobe (its demuxer pinned by extension); MediaError if it is not readable media."""
-    data = ffprobe(path, kind, "-show_format", "-show_streams")
+def probe(path: Path, kind: str | None = None, *, demuxer: str | None = None) -> MediaInfo:
+    """Probe ``path`` with ffprobe (its demuxer pinned by extension, or ``demuxer``); MediaError if it is
+    not readable media."""
+    data = ffprobe(path, kind, "-show_format", "-show_streams", demuxer=demuxer)
     fmt = data.get("format", {})
     video = next((s for s in data.get("streams", []) if s.get("codec_type") == "video"), None)
     audio = next((s for s in data.get("streams", []) if s.get("codec_type") == "audio"), None)

@@ -150,7 +150,7 @@ class _Refs:
             return placeholder(upstream.key, frame)
         file = InputFile(found.sha256, found.path, "image", name)
         self.files[file.sha256] = file
-        self.upstream.append(Upstream(upstream.node, upstream.job, upstream.key, frame, file.sha256, upstream.held))
+        self.upstream.append(Upstream(upstream.node, upstream.job, upstream.key, frame, file.sha256, upstream.held_by))
         return file_ref(file.sha256)
 
     def references(self, sb: Storyboard, named: list[tuple[str, tuple[str, ...]]]) -> list[Reference]:

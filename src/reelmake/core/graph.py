@@ -194,8 +194,8 @@ class CompiledGraph:
         job = self.chosen(node, aspect)
         if job is None:  # not compiled (a broken storyboard): a placeholder that never resolves
             return None, Upstream(node, JobId(node, self.variant), "", frame)
-        held = bool(job.held_by) or (gated(self.sb, node) and not self.approved(node))
-        upstream = Upstream(node, job.id, job.key, frame, None, held)
+        held = (*job.held_by, *((node,) if gated(self.sb, node) and not self.approved(node) else ()))
+        upstream = Upstream(node, job.id, job.key, frame, None, tuple(dict.fromkeys(held)))
         if job.provisional or self.artifact is None:
             return None, upstream
         found = self.artifact(job, frame)

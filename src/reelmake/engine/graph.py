@@ -113,7 +113,8 @@ def upstream_rows(plan: Plan, jobs: list[RenderJob]) -> dict[str, list[str]]:
             if row.key not in chosen:
                 chosen.add(row.key)
                 stack.append(row.job)
-    return needed
+    position = {str(row.id): i for i, row in enumerate(plan.rows)}
+    return dict(sorted(needed.items(), key=lambda item: position.get(item[0], 0)))
 
 
 @dataclass
