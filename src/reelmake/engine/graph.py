@@ -154,10 +154,14 @@ class Gate:
         amount = sum((self._cost[k] for k in below), Decimal(0))
         if amount == 0:
             return None
-        if not await asyncio.to_thread(self.budget.reserve, amount):
-            total = amount + job.cost
+        # The chain must fit whole, its first render included: reserve all of it at once, then hand the
+        # first render's share back for the orchestrator to reserve as it submits.
+        total = amount + job.cost
+        if not await asyncio.to_thread(self.budget.reserve, total):
             return (f"the chain from {job.shot_id} costs {money(total)} with the {len(below)} render(s) made from "
                     f"it, which would exceed the cap of {money(self.budget.cap)}; nothing of it was submitted")
+        if job.cost:
+            await asyncio.to_thread(self.budget.release, job.cost, committed=False)
         self._holds.update({k: self._cost[k] for k in below})
         return None
 

@@ -270,7 +270,8 @@ class Project:
         jobs = plan.jobs(only)
         needed = upstream_rows(plan, jobs) if only else {}
         if needed:  # --only: what the chosen shots are made from renders first, whole chains priced together
-            jobs += [row.job for row in plan.rows if str(row.id) in needed and row.job is not None and row.job not in jobs]
+            chosen = {job.id for job in jobs} | {row.id for row in plan.rows if str(row.id) in needed}
+            jobs = [row.job for row in plan.rows if row.id in chosen and row.job is not None]
         cost = self.fresh_cost(plan, jobs)
         if cost > 0 and not yes and options.max_cost is None:
             if confirm is None:
