@@ -280,7 +280,10 @@ class Project:
             if not confirm(cost):
                 raise BudgetExceeded("cancelled: nothing was submitted")
         if price_check:
-            fresh = [j for j in {j.key: j for j in jobs}.values() if j.key not in {r.key for r in plan.in_flight}]
+            # A provisional job's request holds placeholders no host can price; its own price does not
+            # depend on them, and the same model's other jobs are checked.
+            fresh = [j for j in {j.key: j for j in jobs}.values()
+                     if j.key not in {r.key for r in plan.in_flight} and not j.provisional]
             mismatches = await self.price_check(fresh)
             if mismatches:
                 raise ReelmakeError("the provider's prices differ from the catalog; nothing was submitted:\n  "
