@@ -183,3 +183,25 @@ def test_the_frame_a_shot_continues_from_is_extracted_once_and_is_the_same_bytes
     frame.path.unlink()  # extracted again, bit for bit: the key of leap does not move
     again = Project.open(path, cache_dir=project.root / ".reelmake")
     assert next(j for j in again.jobs[""] if j.id.shot == "leap").key == leap.key
+
+
+@pytest.mark.slow
+def test_the_chain_example_renders_offline_and_a_new_description_rerenders_the_sheet_and_its_shots(tmp_path):
+    import shutil
+
+    from tests.test_cli import REPO
+
+    shutil.copytree(REPO / "storyboards" / "chain", tmp_path / "chain")
+    (tmp_path / ".git").mkdir()
+    path = tmp_path / "chain" / "chain.yaml"
+    cache = str(tmp_path / ".reelmake")
+    done = cli("render", str(path), "--no-cut", "--json", "--cache-dir", cache)
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["images"] == ["character:maya"]
+    path.write_text(path.read_text().replace("orange windbreaker", "red windbreaker"))
+    planned = json.loads(cli("plan", str(path), "--json", "--cache-dir", cache).stdout)
+    assert {r["id"]: r["status"] for r in planned["shots"]} == {
+        "character:maya": "changed", "skyline": "cached", "lace-up": "changed", "sprint": "changed",
+        "leap": "changed", "packshot": "cached"}
+    again = json.loads(cli("render", str(path), "--no-cut", "--json", "--cache-dir", cache).stdout)
+    assert again["images"] == ["character:maya"] and again["rendered"] == ["lace-up", "sprint", "leap"]

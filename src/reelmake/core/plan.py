@@ -337,16 +337,17 @@ def changed_fields(old: Mapping[str, Any], job: RenderJob) -> tuple[str, ...]:
     names, frames = _upstream_names(job)
     before = _refs_by_name(old_request, old_inputs)
     after = _refs_by_name(new_request, names)
+    continues = []  # said first: a re-rendered shot upstream is usually the whole reason
     for name in sorted(set(before) | set(after)):
         if before.get(name) == after.get(name):
             continue
         if name in frames:
             upstream = frames[name]
-            changes.append(f"continues from {upstream} (re-rendered)" if name in before else f"continues from {upstream}")
+            continues.append(f"continues from {upstream} (re-rendered)" if name in before else f"continues from {upstream}")
             continue
         verb = "added" if name not in before else "removed" if name not in after else "changed"
         changes.append(f"reference {name} {verb}")
-    return tuple(changes) or ("render key",)
+    return tuple(continues + changes) or ("render key",)
 
 
 def _row(job: RenderJob, status: str, changes: tuple[str, ...] = (), task_id: str | None = None,
