@@ -205,3 +205,19 @@ def test_the_chain_example_renders_offline_and_a_new_description_rerenders_the_s
         "leap": "changed", "packshot": "cached"}
     again = json.loads(cli("render", str(path), "--no-cut", "--json", "--cache-dir", cache).stdout)
     assert again["images"] == ["character:maya"] and again["rendered"] == ["lace-up", "sprint", "leap"]
+
+
+def test_the_review_board_shows_a_generated_image_as_a_still_to_approve(project):
+    from reelmake.review.board import Links, board, poster
+
+    path = project.write(ANIMATIC.replace("maya: {images: [refs/a.png]}",
+                                          "maya: {description: a runner, generate: {prompt: sheet, "
+                                          "approve_before_use: true}}"))
+    run(path)
+    proj = Project.open(path, cache_dir=project.root / ".reelmake")
+    links = Links(clip=lambda *a: "clip", poster=lambda *a: "poster", cut=lambda *a: "cut")
+    shots = {s["name"]: s for s in board(proj, links)["shots"]}
+    assert shots["character:maya"]["kind"] == "image" and shots["character:maya"]["takes"][0]["clip"] == "clip"
+    assert shots["lace-up"]["kind"] == "shot" and shots["lace-up"]["status"] == "pending"  # held
+    still = poster(proj, shots["character:maya"]["takes"][0]["key"])
+    assert still is not None and still.stat().st_size > 0
