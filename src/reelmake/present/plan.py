@@ -47,7 +47,7 @@ def _why(rows: list[PlanRow]) -> str:
                 "new": "new (forced)" if row.forced else "new"}.get(row.status, row.status)
         if row.held_by and row.status in ("new", "changed", "in_flight"):
             return f"held until {', '.join(row.held_by)} is approved ({text})"
-        if row.waiting_for:
+        if row.waiting_for and row.status == "new":  # a changed row's reasons already name its upstream
             text += f", after {', '.join(row.waiting_for)}"
         return text
 
