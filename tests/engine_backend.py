@@ -3,7 +3,9 @@
 It behaves like a paid provider: `submit` creates a task (recorded in a JSON state file under a
 file lock, so a SIGKILLed process and its successor see the same provider), tasks complete after
 a latency, and `reconcile` searches the task history. Faults are injected per shot id through
-settings. Registered from tests (and from `python -m tests.engine_cli` for subprocess tests).
+settings. It also sells an image model (``counting-image``, one PNG per task); with ``distinct: true``
+every render key gets a clip of its own colour (so a re-rendered shot's frames differ, as a real
+model's would). Registered from tests (and from `python -m tests.engine_cli` for subprocess tests).
 """
 
 from __future__ import annotations
@@ -21,12 +23,14 @@ from typing import Any
 from filelock import FileLock
 
 from reelmake.backends.wavespeed import compile as kling
+from reelmake.backends.wavespeed import images
 from reelmake.catalog import register_model
 from reelmake.errors import NotSent, SubmitAmbiguous, TaskFailed, TaskLost, Transient
 from reelmake.jobs import Ambiguity, Reconciliation, RenderJob, TaskOutput
 from reelmake.plugins import BackendPlugin, RequestFormat, register
 
 MODEL = "counting-v1"
+IMAGE_MODEL = "counting-image"
 
 
 class ProviderState:
@@ -50,14 +54,26 @@ class ProviderState:
             return result
 
 
-def _clip(directory: Path, duration: float, aspect: str) -> Path:
-    """One tiny real clip per (duration, aspect), made once and copied: fast and still real media."""
+def _clip(directory: Path, duration: float, aspect: str, colour: str | None = None) -> Path:
+    """One tiny real clip per (duration, aspect[, colour]), made once and copied: fast and still real media."""
     size = {"16:9": "64x36", "9:16": "36x64", "1:1": "48x48"}[aspect]
-    path = directory / f"clip-{duration:g}-{aspect.replace(':', 'x')}.mp4"
+    source = f"color=c={colour}:s={size}:r=24:d={duration}" if colour else f"testsrc2=s={size}:r=24:d={duration}"
+    path = directory / f"clip-{duration:g}-{aspect.replace(':', 'x')}{'-' + colour if colour else ''}.mp4"
     if not path.exists():
         tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.mp4")
-        subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=s={size}:r=24:d={duration}",
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", source,
                         "-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset", "ultrafast", str(tmp)], check=True)
+        tmp.replace(path)
+    return path
+
+
+def _image(directory: Path, job: RenderJob) -> Path:
+    """A small PNG in a colour of the job's own: every image render a different picture."""
+    path = directory / f"image-{job.key[:12]}.png"
+    if not path.exists():
+        tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.png")
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"color=c=0x{job.key[:6]}:s=64x64",
+                        "-frames:v", "1", str(tmp)], check=True)
         tmp.replace(path)
     return path
 
@@ -113,7 +129,11 @@ class CountingBackend:
         return TaskOutput(task_id, ())
 
     async def fetch(self, job: RenderJob, output: TaskOutput, dest: Path) -> None:
-        source = await asyncio.to_thread(_clip, self.media, job.duration, job.aspect_ratio)
+        if job.kind == "image":
+            source = await asyncio.to_thread(_image, self.media, job)
+        else:
+            colour = f"0x{job.key[:6]}" if self.settings.get("distinct") else None
+            source = await asyncio.to_thread(_clip, self.media, job.duration, job.aspect_ratio, colour)
         shutil.copyfile(source, dest)
 
     async def reconcile(self, job: RenderJob, ambiguity: Ambiguity) -> Reconciliation:
@@ -129,10 +149,12 @@ class CountingBackend:
 
 
 def install() -> None:
-    """Register the backend and a paid model for it (0.10 USD per second, sound 0.20)."""
+    """Register the backend, a paid video model for it (0.10 USD per second, sound 0.20) and a paid image
+    model (0.05 USD per image)."""
     register(BackendPlugin(
         name="counting", remote=True, factory=CountingBackend,
-        compilers={"kling-o3": RequestFormat(kling.prompt, kling.request)},
+        compilers={"kling-o3": RequestFormat(kling.prompt, kling.request),
+                   "wavespeed-image": RequestFormat(images.prompt, images.request)},
         settings_schema={"type": "object"},
     ))
     register_model(MODEL, {
@@ -141,6 +163,12 @@ def install() -> None:
         "max_concurrency": 4, "features": {"sound": True, "reference_video": True, "multi_prompt": True},
         "reference_images": {"max": 7, "max_with_video": 4},
         "pricing": {"rates": {"base": "0.10", "sound": "0.20", "video": "0.30"}, "source": "test", "confirmed": True},
+    })
+    register_model(IMAGE_MODEL, {
+        "kind": "image", "backend": "counting", "default_for_backend": True, "endpoint": "test/counting-image",
+        "edit_endpoint": "test/counting-image/edit", "compiler": "wavespeed-image", "image_size": {"fixed": True},
+        "max_concurrency": 4, "reference_images": {"max": 10},
+        "pricing": {"rates": {"image": "0.05"}, "source": "test", "confirmed": True},
     })
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from reelmake.core.compile import compile_shot, compile_storyboard
+from reelmake.core.compile import compile_shot
+from reelmake.core.graph import compile_storyboard
 from reelmake.core.plan import Plan, make_plan
 from reelmake.core.takes import new_takes
 from reelmake.fsutil import sha256_file

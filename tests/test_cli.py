@@ -30,7 +30,7 @@ def test_schema_prints_a_valid_draft_2020_12_schema_that_accepts_the_examples():
 
     schema = json.loads(invoke("schema").output)
     Draft202012Validator.check_schema(schema)
-    for example in ("demo/demo.yaml", "aurora/aurora.yaml"):
+    for example in ("demo/demo.yaml", "aurora/aurora.yaml", "chain/chain.yaml"):
         data = yaml.safe_load((REPO / "storyboards" / example).read_text())
         assert list(Draft202012Validator(schema).iter_errors(data)) == []
     assert json.loads(invoke("schema", "--campaign").output)["$schema"].endswith("2020-12/schema")

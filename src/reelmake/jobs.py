@@ -3,8 +3,10 @@ them, compiled render jobs and finished provider tasks.
 
 A backend knows nothing about storyboards. The core turns a storyboard's shot into a neutral
 :class:`ShotSpec` (prompt with its mentions, references in the order the model numbers them, video,
-timing); the backend's compiler turns that into its provider's request; the engine runs the
-resulting :class:`RenderJob` and the backend produces one clip per job.
+timing) and a generated image into an :class:`ImageSpec`; the backend's compiler turns that into its
+provider's request; the engine runs the resulting :class:`RenderJob` and the backend produces one clip
+(or one image) per job. A job compiled from another job's output (a shot continuing from another shot,
+a shot using a generated image) names that output in ``upstream``.
 """
 
 from __future__ import annotations
@@ -116,7 +118,7 @@ class Reference:
     """A character or image asset a shot uses, with its images (file refs or https URLs) in order."""
 
     name: str
-    kind: str  # "character" | "image"
+    kind: str  # "character" | "image" | "frame" (the frame of another shot this one starts from)
     images: tuple[str, ...]
     description: str = ""
 
@@ -157,6 +159,13 @@ class ShotSpec:
         """Every reference image in order, as (file ref or URL, owner name)."""
         return [(image, ref.name) for ref in self.references for image in ref.images]
 
+    @property
+    def frame(self) -> Reference | None:
+        """The frame of another shot this shot starts from (``continue_from``): always its first
+        reference, so it is Figure 1. Formats with a start-image field may send it there instead."""
+        first = self.references[0] if self.references else None
+        return first if first is not None and first.kind == "frame" else None
+
     def text(self, prompt: Prompt, name: Callable[[str], str]) -> str:
         """``prompt`` with each mention replaced by ``name(mention)`` and the style appended."""
         body = "".join(part if isinstance(part, str) else name(part.name) for part in prompt)
@@ -187,6 +196,42 @@ class ShotSpec:
         return out
 
 
+@dataclass(frozen=True)
+class ImageSpec:
+    """One generated image (a character sheet, a product still), provider-neutral: what an image
+    model's compiler gets. ``subject`` is the character's or asset's description; ``prompt`` says how to
+    draw it and may mention references (``@name``), which are in ``references`` in the order they are
+    numbered. ``width``/``height`` are None for a model that picks its own size."""
+
+    name: str  # the node id: "character:maya", "asset:sneaker"
+    subject: str
+    prompt: Prompt
+    references: tuple[Reference, ...] = ()
+    width: int | None = None
+    height: int | None = None
+    take: int = 1
+
+    @property
+    def images(self) -> list[tuple[str, str]]:
+        return [(image, ref.name) for ref in self.references for image in ref.images]
+
+    def figures(self) -> dict[str, list[int]]:
+        out: dict[str, list[int]] = {}
+        number = 1
+        for ref in self.references:
+            out[ref.name] = list(range(number, number + len(ref.images)))
+            number += len(ref.images)
+        return out
+
+    def text(self, name: Callable[[str], str]) -> str:
+        """The subject, then the prompt with each mention replaced by ``name(mention)``."""
+        body = "".join(part if isinstance(part, str) else name(part.name) for part in self.prompt).strip()
+        subject = self.subject.strip()
+        if subject and body:
+            return f"{subject}{'' if subject.endswith(('.', '!', '?')) else '.'} {body}"
+        return subject or body
+
+
 def with_style(text: str, style: str) -> str:
     """The storyboard's ``style`` appended to a prompt as its own sentence."""
     if not style:
@@ -200,12 +245,41 @@ def with_style(text: str, style: str) -> str:
 
 
 @dataclass(frozen=True)
+class Upstream:
+    """Another job's output a job is compiled from: the frame of a shot it continues from (``frame``
+    "last", "first" or seconds), or a generated image (``frame`` None).
+
+    ``sha256`` is the content hash of that output (the extracted frame, the stored image) as it entered
+    the request; None while the upstream job has not rendered, and then the job is *provisional*: its
+    request holds a placeholder, its key is not final, and it is compiled again once the upstream exists.
+    ``held_by``: the nodes waiting for a person's approval (``approve_before_use``) that hold it: the
+    upstream itself, or nodes further up."""
+
+    node: str  # "lace-up", "character:maya"
+    job: JobId  # the upstream render used (its approved take, else take 1)
+    key: str  # that render's key when this job was compiled
+    frame: str | None = None
+    sha256: str | None = None
+    held_by: tuple[str, ...] = ()
+
+
+PLACEHOLDER_PREFIX = "upstream:"
+
+
+def placeholder(upstream_key: str, frame: str | None) -> str:
+    """What a provisional request holds where an upstream output will go; never sent anywhere."""
+    return f"{PLACEHOLDER_PREFIX}{upstream_key}" + (f"#{frame}" if frame else "")
+
+
+@dataclass(frozen=True)
 class RenderJob:
-    """One shot compiled for one backend: everything that determines the clip, and nothing else.
+    """One shot (or one generated image) compiled for one backend: everything that determines the
+    clip, and nothing else.
 
     ``request`` is JSON-able; local files in it are ``sha256:<hex>`` strings resolved via ``files``.
     ``settings`` are the storyboard's non-secret ``backends.<name>`` settings as the backend needs them
-    at run time (paths made absolute).
+    at run time (paths made absolute). ``kind`` "image" jobs produce one still image (PNG or JPEG) and
+    have no duration; ``upstream`` names the outputs of other jobs this one was compiled from.
     """
 
     id: JobId
@@ -221,6 +295,22 @@ class RenderJob:
     mode: str  # "base" | "sound" | "video": the pricing mode
     cost: Decimal
     settings: Mapping[str, Any] = field(default_factory=dict)
+    kind: str = "video"
+    upstream: tuple[Upstream, ...] = ()
+
+    @property
+    def waiting(self) -> tuple[Upstream, ...]:
+        """The upstream outputs that do not exist yet: the job must be compiled again after them."""
+        return tuple(u for u in self.upstream if u.sha256 is None)
+
+    @property
+    def provisional(self) -> bool:
+        return bool(self.waiting)
+
+    @property
+    def held_by(self) -> tuple[str, ...]:
+        """The nodes waiting for approval (upstream, directly or further up) that hold this job back."""
+        return tuple(dict.fromkeys(node for u in self.upstream for node in u.held_by))
 
     @property
     def shot_id(self) -> str:

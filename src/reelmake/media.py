@@ -85,6 +85,22 @@ def demuxer_for(path: Path, kind: str | None = None) -> str | None:
     return next((table[suffix] for table in tables if suffix in table), None)
 
 
+_MAGIC = ((b"\x89PNG\r\n\x1a\n", ".png"), (b"\xff\xd8\xff", ".jpg"))
+
+
+def image_suffix(path: Path) -> str | None:
+    """The file type of a still image by its first bytes (.png, .jpg, .webp), whatever its name says;
+    None for anything else. Hosts deliver generated images as they please."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError:
+        return None
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return ".webp"
+    return next((suffix for magic, suffix in _MAGIC if head.startswith(magic)), None)
+
+
 def input_args(path: Path, kind: str | None = None) -> list[str]:
     """``-i path`` for a file from a project, with its demuxer pinned and only the file protocol allowed.
 
@@ -95,11 +111,11 @@ def input_args(path: Path, kind: str | None = None) -> list[str]:
     return [*pinned, "-protocol_whitelist", PROTOCOLS, "-i", f"file:{Path(path).resolve()}"]
 
 
-def ffprobe(path: Path, kind: str | None = None, *args: str) -> dict:
-    """ffprobe's JSON for ``path`` (demuxer pinned by extension) with ``args`` choosing what to show;
-    MediaError if it is not readable media."""
+def ffprobe(path: Path, kind: str | None = None, *args: str, demuxer: str | None = None) -> dict:
+    """ffprobe's JSON for ``path`` (demuxer pinned by extension, or ``demuxer``) with ``args`` choosing
+    what to show; MediaError if it is not readable media."""
     require_ffmpeg()
-    fmt = demuxer_for(path, kind)
+    fmt = demuxer or demuxer_for(path, kind)
     pinned = ["-f", fmt] if fmt else []
     cmd = ["ffprobe", "-v", "error", *pinned, "-protocol_whitelist", PROTOCOLS, "-print_format", "json",
            *args, f"file:{Path(path).resolve()}"]
@@ -112,9 +128,10 @@ def ffprobe(path: Path, kind: str | None = None, *args: str) -> dict:
         raise MediaError(f"{path}: ffprobe printed no readable description") from None
 
 
-def probe(path: Path, kind: str | None = None) -> MediaInfo:
-    """Probe ``path`` with ffprobe (its demuxer pinned by extension); MediaError if it is not readable media."""
-    data = ffprobe(path, kind, "-show_format", "-show_streams")
+def probe(path: Path, kind: str | None = None, *, demuxer: str | None = None) -> MediaInfo:
+    """Probe ``path`` with ffprobe (its demuxer pinned by extension, or ``demuxer``); MediaError if it is
+    not readable media."""
+    data = ffprobe(path, kind, "-show_format", "-show_streams", demuxer=demuxer)
     fmt = data.get("format", {})
     video = next((s for s in data.get("streams", []) if s.get("codec_type") == "video"), None)
     audio = next((s for s in data.get("streams", []) if s.get("codec_type") == "audio"), None)

@@ -87,8 +87,10 @@ def validate(body: Any) -> dict[str, Any]:
     if sound not in ("on", "off") or (videos and sound != "off"):
         raise InputError("sound must be on or off, and off with a reference video")
     images = body.get("image_list", [])
-    if not isinstance(images, list) or not all(isinstance(i, dict) and _is_image(i.get("image_url")) for i in images):
-        raise InputError("image_list items are {image_url: URL or Base64}")
+    if not isinstance(images, list) or not all(isinstance(i, dict) and _is_image(i.get("image_url"))
+                                               and i.get("type", "first_frame") in ("first_frame", "end_frame")
+                                               and set(i) <= {"image_url", "type"} for i in images):
+        raise InputError("image_list items are {image_url: URL or Base64, type?: first_frame|end_frame}")
     elements = body.get("element_list", [])
     if len(images) + len(elements) > (4 if videos else 7):
         raise InputError(f"at most {4 if videos else 7} reference images and elements in all")

@@ -75,6 +75,7 @@ from . import wavespeed_schema as schema
 from .loopback import LoopbackServer
 from .wavespeed_account import TIERS, Limits, Tier
 from .wavespeed_handler import Handler
+from .wavespeed_media import ensure_image
 
 # https://wavespeed.ai/docs/error-codes: names of the codes a failed task carries in data.code.
 TERMINAL_FAILURES = {
@@ -198,13 +199,18 @@ class FakeWaveSpeed(LoopbackServer):
             return "failed" if task["fail"] else "completed"
         return "created" if now < started + latency * 0.25 else "processing"
 
+    def _output_file(self, task: dict[str, Any]) -> Path:
+        inputs = task["inputs"]
+        if "format" in inputs:  # an image model's task (wavespeed_images)
+            return ensure_image(self.clips_dir, inputs["width"], inputs["height"], inputs["format"], inputs["prompt"])
+        sound = bool(inputs.get("sound")) and not inputs.get("video")
+        return self.clip(inputs["duration"], inputs["aspect_ratio"], sound, inputs["prompt"])
+
     def _outputs(self, task: dict[str, Any], status: str) -> list[str]:
         if status != "completed":
             return []
-        inputs = task["inputs"]
-        sound = bool(inputs.get("sound")) and not inputs.get("video")
-        self.clip(inputs["duration"], inputs["aspect_ratio"], sound, inputs["prompt"])
-        return [f"{self.base_url}/media/outputs/{task['id']}.mp4"]
+        suffix = self._output_file(task).suffix
+        return [f"{self.base_url}/media/outputs/{task['id']}{suffix}"]
 
     def prediction(self, task: dict[str, Any]) -> dict[str, Any]:
         """The ``data`` of a submit answer or a result GET: the fields of
@@ -259,9 +265,7 @@ class FakeWaveSpeed(LoopbackServer):
         task = self.tasks.get(task_id)
         if task is None or self.status_of(task) != "completed":
             return None
-        inputs = task["inputs"]
-        sound = bool(inputs.get("sound")) and not inputs.get("video")
-        return self.clip(inputs["duration"], inputs["aspect_ratio"], sound, inputs["prompt"])
+        return self._output_file(task)
 
     def balance(self) -> Decimal:
         # Failed tasks are not charged (PROVIDERS.md: "Failed tasks are refunded by the provider").

@@ -163,10 +163,10 @@ class Handler(JsonHandler):
         if body is None:
             return self._error(400, "request body must be a JSON object", 1401)
         try:
-            inputs = schema.validate(body)
+            inputs = schema.validate(body, model)
         except schema.InputError as exc:
             return self._error(400, str(exc), exc.code)
-        self.fake.count("ignored_fields", len(schema.ignored(body)))
+        self.fake.count("ignored_fields", len(schema.ignored(body, model)))
         rule = self.fake.faults.take("submit")
         if rule and rule.get("status") == 429:
             retry = {"Retry-After": str(rule["retry_after"])} if rule.get("retry_after") is not None else None
@@ -224,7 +224,7 @@ class Handler(JsonHandler):
         if model not in schema.MODELS:
             return self._error(404, f"model {model} not found")
         try:
-            inputs = schema.validate(dict(query.get("inputs") or {}))
+            inputs = schema.validate(dict(query.get("inputs") or {}), model)
         except schema.InputError as exc:
             return self._error(400, str(exc), exc.code)
         amount = schema.price(model, inputs)
@@ -291,13 +291,15 @@ class Handler(JsonHandler):
             return self._error(400, "media URLs are pre-signed and take no Authorization header")
         parts = unquote(path).split("/")
         file: Path | None = None
-        is_output = len(parts) == 4 and parts[2] == "outputs" and parts[3].endswith(".mp4")
+        is_output = len(parts) == 4 and parts[2] == "outputs" and parts[3].endswith((".mp4", ".png", ".jpg"))
         if is_output:
-            file = self.fake.output_path(parts[3][: -len(".mp4")])
+            file = self.fake.output_path(parts[3].rsplit(".", 1)[0])
         elif len(parts) == 5 and parts[2] == "uploads":
             record = self.fake.uploads.get(parts[3])
             if record and record["done"] and record["name"] == parts[4]:
                 file = self.fake.media_dir / "uploads" / parts[3] / parts[4]
         if file is None or not file.exists():
             return self._error(404, "media not found")
-        return self.serve_file(file, "video/mp4" if is_output else "application/octet-stream", output=is_output)
+        types = {".mp4": "video/mp4", ".png": "image/png", ".jpg": "image/jpeg"}
+        return self.serve_file(file, types.get(file.suffix, "application/octet-stream") if is_output
+                               else "application/octet-stream", output=is_output)

@@ -1,4 +1,5 @@
-"""Real mp4 outputs for the fake WaveSpeed provider: exact duration and aspect ratio, tiny frames.
+"""Real outputs for the fake WaveSpeed provider: mp4 clips of the exact duration and aspect ratio with
+tiny frames, and still images (JPEG or PNG) of the exact size.
 
 Clips are made once per (duration, aspect, sound, colour) and reused, so a suite that renders many
 shots pays for ffmpeg only a few times.
@@ -43,4 +44,20 @@ def ensure_clip(directory: Path, duration: int, aspect: str, sound: bool, seed: 
             args += ["-c:a", "aac", "-b:a", "64k", "-ac", "2"]
         with atomic_path(dest, suffix=".mp4") as tmp:
             run_ffmpeg([*args, "-movflags", "+faststart", str(tmp)], what="fake WaveSpeed output")
+        return dest
+
+
+def ensure_image(directory: Path, width: int, height: int, fmt: str, seed: str) -> Path:
+    """Make (once) and return a still of ``width``x``height`` in ``fmt`` (jpeg or png), coloured by ``seed``."""
+    colour = _COLOURS[int(hashlib.sha256(seed.encode()).hexdigest(), 16) % len(_COLOURS)]
+    suffix = ".jpg" if fmt == "jpeg" else ".png"
+    dest = directory / f"image-{width}x{height}-{colour[2:]}{suffix}"
+    with _locks_guard:
+        lock = _locks.setdefault(dest, threading.Lock())
+    with lock:
+        if not dest.exists():
+            with atomic_path(dest, suffix=suffix) as tmp:
+                run_ffmpeg(["-f", "lavfi", "-i", f"color=c={colour}:s={width}x{height}", "-frames:v", "1",
+                            "-f", "image2", "-c:v", "mjpeg" if fmt == "jpeg" else "png", str(tmp)],
+                           what="fake WaveSpeed image")
         return dest

@@ -31,7 +31,10 @@ RATES: dict[str, dict[str, Decimal]] = {
     STD: {"base": Decimal("0.084"), "sound": Decimal("0.112"), "video": Decimal("0.126")},
     PRO: {"base": Decimal("0.112"), "sound": Decimal("0.140"), "video": Decimal("0.168")},
 }
-MODELS = frozenset(RATES)
+VIDEO_MODELS = frozenset(RATES)
+# Every model the fake serves: Kling O3, and the image models of ``wavespeed_images``.
+MODELS = VIDEO_MODELS | {"bytedance/seedream-v4.5", "bytedance/seedream-v4.5/edit",
+                         "google/gemini-2.5-flash-image/text-to-image", "google/gemini-2.5-flash-image/edit"}
 
 ASPECT_RATIOS = ("16:9", "9:16", "1:1")  # [pro]
 SHOT_TYPES = ("intelligent", "customize")  # PROVIDERS.md (WaveSpeed's spelling, not Kling's "intelligence")
@@ -65,13 +68,22 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def ignored(body: dict[str, Any]) -> list[str]:
+def ignored(body: dict[str, Any], model: str | None = None) -> list[str]:
     """Fields the model does not know: silently ignored (and still billed), never an error."""
+    from . import wavespeed_images as images
+
+    if model in images.MODELS:
+        return images.ignored(model, body)
     return sorted(set(body) - FIELDS - PLATFORM_FIELDS)
 
 
-def validate(body: dict[str, Any]) -> dict[str, Any]:
-    """Check a submit body against the Kling O3 parameters; return the known inputs with defaults."""
+def validate(body: dict[str, Any], model: str | None = None) -> dict[str, Any]:
+    """Check a submit body against the model's parameters (Kling O3's, or an image model's: see
+    ``wavespeed_images``); return the known inputs with defaults."""
+    from . import wavespeed_images as images
+
+    if model in images.MODELS:
+        return images.validate(model, body)
     if "prompt" not in body:
         raise InputError(1400, "missing required parameter: prompt")  # [std] "prompt: Yes"
     prompt = body["prompt"]
@@ -146,4 +158,8 @@ def mode(inputs: dict[str, Any]) -> str:
 
 def price(model: str, inputs: dict[str, Any]) -> Decimal:
     """Exact charge in USD for validated inputs."""
+    from . import wavespeed_images as images
+
+    if model in images.MODELS:
+        return images.price(model)
     return RATES[model][mode(inputs)] * inputs["duration"]

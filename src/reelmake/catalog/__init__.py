@@ -17,7 +17,8 @@ from typing import Any
 
 import yaml
 
-MODES = ("base", "sound", "video")
+MODES = ("base", "sound", "video", "image")  # per second of video (base, sound, video); per image (image)
+KINDS = ("video", "image")
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,8 @@ class Model:
     hosts: tuple[str, ...] = ()  # every host that offers this model, the default first
     video_endpoint: str | None = None  # where a shot with a reference video goes, when that differs
     source_confirmed: bool = False  # the source confirms its rates, but for ``unconfirmed_modes``
+    kind: str = "video"  # "video": renders shots; "image": generates reference images
+    edit_endpoint: str | None = None  # image models: where a request with reference images goes, when that differs
 
     @property
     def host(self) -> str:
@@ -46,6 +49,10 @@ class Model:
     def endpoint_for(self, *, has_video: bool) -> str:
         """The endpoint one shot is sent to (some hosts take a reference video on a separate route)."""
         return self.video_endpoint if has_video and self.video_endpoint else self.endpoint
+
+    def image_endpoint(self, *, has_refs: bool) -> str:
+        """The endpoint one image is sent to (hosts take reference images on an "edit" route)."""
+        return self.edit_endpoint if has_refs and self.edit_endpoint else self.endpoint
 
     def limit(self, *path: str, default: Any = None) -> Any:
         node: Any = self.raw
@@ -86,6 +93,11 @@ def price(model: Model, mode: str, duration: float | Decimal) -> Decimal:
     return model.rates[mode] * Decimal(str(duration))
 
 
+def image_price(model: Model) -> Decimal:
+    """Exact cost of one generated image."""
+    return model.rates["image"]
+
+
 def pricing_mode(*, has_video: bool, sound: bool) -> str:
     """A reference video sets the rate regardless of sound (the model ignores sound then)."""
     if has_video:
@@ -108,8 +120,8 @@ def money_json(amount: Decimal) -> str:
 _REGISTERED: dict[str, dict[str, Any]] = {}
 
 # Offer keys that describe the offer itself; every other key of an offer overrides a model limit.
-_OFFER_KEYS = ("backend", "endpoint", "video_endpoint", "compiler", "pricing", "default_for_backend", "label",
-               "offers")
+_OFFER_KEYS = ("backend", "endpoint", "video_endpoint", "edit_endpoint", "compiler", "pricing", "default_for_backend",
+               "label", "offers")
 
 
 def register_model(model_id: str, entry: dict[str, Any]) -> None:
@@ -135,7 +147,8 @@ def _offer(model_id: str, host: str, entry: dict[str, Any], offer: dict[str, Any
         label=offer.get("label") or entry.get("label", model_id),
         endpoint=offer["endpoint"],
         compiler=offer["compiler"],
-        rates={mode: Decimal(str(pricing.get("rates", {}).get(mode, "0"))) for mode in MODES},
+        rates={mode: Decimal(str(pricing.get("rates", {}).get(mode, "0")))
+               for mode in (("image",) if entry.get("kind") == "image" else MODES[:3])},
         price_source=pricing.get("source", ""),
         price_confirmed=bool(pricing.get("confirmed", False)) and not pricing.get("unconfirmed"),
         unconfirmed_modes=frozenset(pricing.get("unconfirmed") or ()),
@@ -144,6 +157,8 @@ def _offer(model_id: str, host: str, entry: dict[str, Any], offer: dict[str, Any
         raw=raw,
         hosts=hosts,
         video_endpoint=offer.get("video_endpoint"),
+        kind=str(entry.get("kind", "video")),
+        edit_endpoint=offer.get("edit_endpoint"),
     )
 
 
@@ -184,14 +199,18 @@ def hosts_for(model_id: str) -> list[str]:
     return list(load_offers().get(model_id) or {})
 
 
-def default_model(backend: str) -> Model | None:
-    """The model a shot gets when it names a backend but no model."""
-    candidates = [offers[backend] for offers in load_offers().values() if backend in offers]
+def default_model(backend: str, kind: str = "video") -> Model | None:
+    """The model a shot (``kind`` "video") or a generated image ("image") gets when it names a host but
+    no model."""
+    candidates = [offers[backend] for offers in load_offers().values()
+                  if backend in offers and offers[backend].kind == kind]
     for model in candidates:
         if model.default_for_backend:
             return model
     return candidates[0] if candidates else None
 
 
-def models_for(backend: str) -> list[str]:
-    return [model_id for model_id, offers in load_offers().items() if backend in offers]
+def models_for(backend: str, kind: str | None = None) -> list[str]:
+    """The models ``backend`` offers (of ``kind`` when given)."""
+    return [model_id for model_id, offers in load_offers().items()
+            if backend in offers and (kind is None or offers[backend].kind == kind)]

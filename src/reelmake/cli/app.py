@@ -143,8 +143,14 @@ def _report(summary, as_json: bool) -> None:
     for vid, errors in cuts.errors.items():
         for name, error in errors.items():
             click.echo(click.style(f"cut {vid + '/' if vid else ''}{name}: {error}", fg="red"), err=True)
-    click.echo(f"rendered {len(data['rendered'])}, cached {len(data['cached'])}, failed {len(data['failed'])}; "
-               f"spent {money(summary.result.spent)}")
+    for held in data.get("held", []):
+        click.echo(click.style(f"held: {held['id']}: waits until {', '.join(held['held_by'])} is approved "
+                               "(reelmake approve FILE NAME)", fg="yellow"), err=True)
+    images = data.get("images", [])
+    made = f" and {len(images)} image{'s' if len(images) != 1 else ''}" if images else ""
+    held = f", held {len(data['held'])}" if data.get("held") else ""
+    click.echo(f"rendered {len(data['rendered'])}{made}, cached {len(data['cached'])}, failed {len(data['failed'])}"
+               f"{held}; spent {money(summary.result.spent)}")
     from ..fsutil import display_name
 
     for vid, outputs in cuts.outputs.items():

@@ -126,9 +126,15 @@ def render(path: str, backend: str | None, cache_dir: str | None, as_json: bool,
     (submitted tasks are resumed by the next run)."""
     from ..engine.orchestrator import RenderOptions
 
+    from ..engine.graph import upstream_rows
+
     project = _open(path, backend, cache_dir, variants)
     the_plan = project.plan(_ids(force))
     chosen = the_plan.jobs(_ids(only))
+    if only:  # --only renders what the chosen shots are made from first: say so before anything starts
+        for upstream, users in upstream_rows(the_plan, chosen).items():
+            click.echo(f"rendering {upstream} first: {', '.join(users)} {'needs' if len(users) == 1 else 'need'} it",
+                       err=True)
     for shot in adopt:
         if not any(shot == j.key or j.id.matches(shot) for j in chosen):
             raise click.BadParameter(f"{shot!r} names no shot this render would submit (rendered already? "

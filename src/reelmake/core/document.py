@@ -20,6 +20,7 @@ from .model import (
     Asset,
     Character,
     Deliverable,
+    Generate,
     Mix,
     Segment,
     Shot,
@@ -84,7 +85,50 @@ def _shot(index: int, raw: dict[str, Any], defaults: dict[str, Any], override: s
         seed=raw.get("seed"),
         takes=merged["takes"],
         own_backend=merged["backend"],
+        continue_from=raw.get("continue_from"),
+        frame=frame_text(raw.get("frame", "last")),
+        approve_before_use=bool(raw.get("approve_before_use", False)),
     )
+
+
+def frame_text(value: Any) -> str:
+    """``frame:`` as the job records it: "last", "first", or seconds written without trailing zeros."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{float(value):g}"
+    return str(value)
+
+
+def _size(text: str | None) -> tuple[int, int] | None:
+    if not text:
+        return None
+    width, height = (int(v) for v in text.split("x"))
+    return width, height
+
+
+def _generate(node: str, raw: dict[str, Any], defaults: dict[str, Any], override: str | None) -> Generate:
+    """A ``generate:`` block with its host and model chosen: its own ``host``; else the defaults' host
+    when that host offers the model (or, without a model, has image models); else the model's first host;
+    else the animatic. ``--backend`` moves it only to a host that has image models (``--backend local``
+    keeps a generated image where it is: the local backend makes no images)."""
+    model_id = raw.get("model")
+    named = defaults.get("host") or defaults.get("backend")
+    host = raw.get("host")
+    if host is None and named and (get_model(model_id, named) if model_id else default_model(named, "image")):
+        host = named
+    if host is None and model_id and get_model(model_id) is not None:
+        host = get_model(model_id).backend
+    host = host or SHOT_DEFAULTS["backend"]
+    own = host
+    if override and default_model(override, "image") is not None:
+        if not (model_id and get_model(model_id, override)):
+            model_id = default_model(override, "image").id
+        host = override
+    if model_id is None:
+        fallback = default_model(host, "image")
+        model_id = fallback.id if fallback else ""
+    return Generate(node=node, model=model_id, backend=host, prompt=raw.get("prompt", ""),
+                    refs=tuple(raw.get("refs", [])), size=_size(raw.get("size")),
+                    approve_before_use=bool(raw.get("approve_before_use", False)), own_backend=own)
 
 
 def _aspect_of(width: int, height: int) -> str | None:
@@ -134,9 +178,8 @@ def build(data: dict[str, Any], path: Path, root: Path, positions: Positions,
         title=data["title"],
         style=data.get("style", ""),
         budget=Decimal(str(data["budget"])) if "budget" in data else None,
-        characters={name: Character(name, tuple(c["images"]), c.get("description", ""))
-                    for name, c in data.get("characters", {}).items()},
-        assets={name: _asset(name, a) for name, a in data.get("assets", {}).items()},
+        characters={name: _character(name, c, defaults, override) for name, c in data.get("characters", {}).items()},
+        assets={name: _asset(name, a, defaults, override) for name, a in data.get("assets", {}).items()},
         shots=shots,
         soundtrack=tuple(SoundtrackItem(**item, index=i) for i, item in enumerate(data.get("soundtrack", []))
                          if item is not None),
@@ -147,7 +190,16 @@ def build(data: dict[str, Any], path: Path, root: Path, positions: Positions,
     )
 
 
-def _asset(name: str, raw: dict[str, Any]) -> Asset:
+def _character(name: str, raw: dict[str, Any], defaults: dict[str, Any], override: str | None) -> Character:
+    generate = raw.get("generate")
+    made = _generate(f"character:{name}", generate, defaults, override) if generate is not None else None
+    return Character(name, tuple(raw.get("images", [])), raw.get("description", ""), made)
+
+
+def _asset(name: str, raw: dict[str, Any], defaults: dict[str, Any], override: str | None) -> Asset:
+    if "generate" in raw:
+        return Asset(name, "image", "", raw.get("description", ""),
+                     _generate(f"asset:{name}", raw["generate"], defaults, override))
     kind = next(k for k in ("image", "video", "audio") if k in raw)
     return Asset(name, kind, raw[kind], raw.get("description", ""))
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from ..catalog import get_model, hosts_for, money_json
 from . import rules
-from .compile import compile_storyboard
+from .graph import compile_storyboard
 from .model import Campaign, Storyboard, Variant
 from .plan import LockSections, Plan, make_plan
 
@@ -94,8 +94,9 @@ def rehost(sb: Storyboard, host: str) -> tuple[Storyboard | None, dict[str, str]
 
 def compare_hosts(campaign: Campaign, current: Plan, digests: Callable[[str], Any],
                   lock: LockSections, cached: Callable[[str], bool],
-                  in_flight: Mapping[str, str | None]) -> HostComparison:
-    """The plan of ``campaign`` on each host of :func:`hosts_of`, beside the ``current`` plan."""
+                  in_flight: Mapping[str, str | None], **graph: Any) -> HostComparison:
+    """The plan of ``campaign`` on each host of :func:`hosts_of`, beside the ``current`` plan. ``graph``:
+    how upstream outputs are found (see :func:`reelmake.core.graph.compile_graph`)."""
     columns = []
     for host in hosts_of(campaign):
         variants, jobs, unavailable = [], {}, {}
@@ -106,7 +107,7 @@ def compare_hosts(campaign: Campaign, current: Plan, digests: Callable[[str], An
             if sb is not None:
                 moved = Variant(variant.id, sb, variant.vars, variant.text)
                 variants.append(moved)
-                jobs[variant.id] = compile_storyboard(sb, digests, variant=variant.id)
+                jobs[variant.id] = compile_storyboard(sb, digests, variant=variant.id, **graph)
         subset = dataclasses.replace(campaign, variants=tuple(variants))
         plan = make_plan(subset, jobs, lock, cached, in_flight)
         columns.append(HostPlan(host, plan, tuple(unavailable), unavailable))

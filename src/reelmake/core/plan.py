@@ -9,6 +9,12 @@ A storyboard is a campaign of one variant, so there is one plan for both::
 
 Shots with equal render keys are the same clip, whichever variant asks for it: ``render_cost``
 counts each pending key once, ``cost_without_dedup`` what the variants would cost planned one by one.
+
+Rows follow the build graph (:mod:`reelmake.core.graph`): generated images are rows of their own
+(``kind`` "image"), and a row whose upstream output is still to render this run is planned from a
+provisional job (``waiting_for``): it is priced and counted (a chain is budgeted whole before anything
+is submitted) and its key is known only once the upstream exists. A row ``held_by`` an upstream that
+waits for approval is not rendered by this run.
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ from typing import Any
 from ..catalog import get_model, money_json
 from ..errors import BackendUnavailable
 from ..plugins import get_plugin
-from ..jobs import FILE_REF_PREFIX, JobId, RenderJob
+from ..jobs import FILE_REF_PREFIX, JobId, RenderJob, placeholder
+from .compile import frame_name
 from .model import Campaign, Variant
 
 REFERENCE_FIELDS = ("images", "video", "reference_images")
@@ -48,6 +55,15 @@ class PlanRow:
     takes: int = 1  # how many takes of this shot (at this ratio) the plan holds
     forced: bool = False  # a new take asked for with --force or `reelmake take`
     supersedes: int | None = None  # the approved take this render replaces
+    kind: str = "shot"  # "shot" | "image" (a generated image)
+    needs: tuple[str, ...] = ()  # the nodes whose outputs it is compiled from
+    waiting_for: tuple[str, ...] = ()  # those still to render: its key is known once they are
+    held_by: tuple[str, ...] = ()  # upstream nodes waiting for approval: not rendered by this run
+
+    @property
+    def to_render(self) -> bool:
+        """Rendered by this run: new or changed, and not held for an approval."""
+        return self.status in TO_RENDER and not self.held_by
 
     @property
     def name(self) -> str:
@@ -64,8 +80,9 @@ class PlanRow:
             "model": self.model, "duration": self.duration, "aspect_ratio": self.aspect_ratio, "mode": self.mode,
             "cost": money_json(self.cost), "status": self.status, "changed": list(self.changed), "key": self.key,
             "task_id": self.task_id, "gpu_seconds": self.gpu_seconds, "forced": self.forced,
-            "supersedes_approved": self.supersedes,
-        }
+            "supersedes_approved": self.supersedes, "kind": self.kind, "needs": list(self.needs),
+            "waiting_for": list(self.waiting_for), "held_by": list(self.held_by),
+        } | ({"key": None} if self.waiting_for else {})
 
 
 @dataclass(frozen=True)
@@ -82,7 +99,7 @@ class VariantPlan:
 
     @property
     def to_render(self) -> list[PlanRow]:
-        return [r for r in self.rows if r.status in TO_RENDER]
+        return [r for r in self.rows if r.to_render]
 
     @property
     def render_cost(self) -> Decimal:
@@ -158,20 +175,25 @@ class Plan:
     @cached_property
     def to_render(self) -> list[PlanRow]:
         """The renders this run submits: each pending key once, even if variants disagree on why."""
-        pending = {row.key for row in self.rows if row.status in TO_RENDER}
+        pending = {row.key for row in self.rows if row.to_render}
         return [row for key, row in self.unique_rows.items() if key in pending]
 
     @property
     def in_flight(self) -> list[PlanRow]:
         return [r for r in self.unique_rows.values() if r.status == "in_flight"]
 
+    @property
+    def held(self) -> list[PlanRow]:
+        """Rows waiting for an approval upstream: not rendered by this run."""
+        return [r for r in self.rows if r.held_by and r.status in PENDING]
+
     def jobs(self, only: Iterable[str] = ()) -> list[RenderJob]:
-        """The jobs a render runs: every pending row (new, changed, in flight), narrowed by ``only``
-        selectors. Rows sharing a key stay separate: the engine renders the key once and records it
-        for each."""
+        """The jobs a render runs: every pending row (new, changed, in flight) not held for an approval,
+        narrowed by ``only`` selectors. Rows sharing a key stay separate: the engine renders the key once
+        and records it for each."""
         selectors = list(only)
         return [row.job for row in self.rows
-                if row.status in PENDING and row.job is not None
+                if row.status in PENDING and row.job is not None and not row.held_by
                 and (not selectors or any(row.id.matches(s) for s in selectors))]
 
     # -- money ---------------------------------------------------------------------------------
@@ -281,8 +303,26 @@ def _refs_by_name(request: Mapping[str, Any], inputs: Mapping[str, str]) -> dict
     return out
 
 
+def _upstream_names(job: RenderJob) -> tuple[dict[str, str], dict[str, str]]:
+    """What the job's upstream outputs are called in its request (a placeholder while pending, a content
+    hash once they exist), and, for frames, which shot each continues from."""
+    names: dict[str, str] = {sha: f.name for sha, f in job.files.items()}
+    frames: dict[str, str] = {}
+    for upstream in job.upstream:
+        if upstream.frame is None:
+            continue
+        label = frame_name(upstream.node, upstream.frame)
+        frames[label] = upstream.node
+        names[placeholder(upstream.key, upstream.frame)] = label
+    for upstream in job.waiting:
+        if upstream.frame is None:
+            names[placeholder(upstream.key, None)] = upstream.node.split(":", 1)[-1]
+    return names, frames
+
+
 def changed_fields(old: Mapping[str, Any], job: RenderJob) -> tuple[str, ...]:
-    """Why a render is stale, in the storyboard's words: fields that changed, references by name.
+    """Why a render is stale, in the storyboard's words: fields that changed, references by name, the
+    shot it continues from ("continues from lace-up (re-rendered)").
 
     Another host speaks another request format, so after a host change its fields are not compared."""
     if old.get("backend") not in (None, job.backend):
@@ -294,13 +334,20 @@ def changed_fields(old: Mapping[str, Any], job: RenderJob) -> tuple[str, ...]:
         if name not in REFERENCE_FIELDS and old_request.get(name) != new_request.get(name):
             changes.append(name)
     old_inputs = old.get("inputs") if isinstance(old.get("inputs"), Mapping) else {}
+    names, frames = _upstream_names(job)
     before = _refs_by_name(old_request, old_inputs)
-    after = _refs_by_name(new_request, {sha: f.name for sha, f in job.files.items()})
+    after = _refs_by_name(new_request, names)
+    continues = []  # said first: a re-rendered shot upstream is usually the whole reason
     for name in sorted(set(before) | set(after)):
-        if before.get(name) != after.get(name):
-            verb = "added" if name not in before else "removed" if name not in after else "changed"
-            changes.append(f"reference {name} {verb}")
-    return tuple(changes) or ("render key",)
+        if before.get(name) == after.get(name):
+            continue
+        if name in frames:
+            upstream = frames[name]
+            continues.append(f"continues from {upstream} (re-rendered)" if name in before else f"continues from {upstream}")
+            continue
+        verb = "added" if name not in before else "removed" if name not in after else "changed"
+        changes.append(f"reference {name} {verb}")
+    return tuple(continues + changes) or ("render key",)
 
 
 def _row(job: RenderJob, status: str, changes: tuple[str, ...] = (), task_id: str | None = None,
@@ -308,7 +355,11 @@ def _row(job: RenderJob, status: str, changes: tuple[str, ...] = (), task_id: st
     model = get_model(job.model, job.backend)
     rate = model.limit("gpu_seconds_per_second") if model else None
     return PlanRow(job.id, job.backend, job.model, job.duration, job.aspect_ratio, job.mode, job.cost, status,
-                   job.key, changes, task_id, rate * job.duration if rate else None, job, forced=forced)
+                   job.key, changes, task_id, rate * job.duration if rate else None, job, forced=forced,
+                   kind="image" if job.kind == "image" else "shot",
+                   needs=tuple(dict.fromkeys(u.node for u in job.upstream)),
+                   waiting_for=tuple(dict.fromkeys(u.node for u in job.waiting)),
+                   held_by=tuple(dict.fromkeys(job.held_by)))
 
 
 # The lock as the plan reads it: backend → job id (``str(JobId)``) → the entry recorded for it.
@@ -365,6 +416,8 @@ def plan_variant(
         old = lock.get(job.backend, {}).get(str(job.id)) or _on_another_host(lock, job)
         if job.id in forced:
             row = _row(job, "new", forced=True)
+        elif job.provisional:  # its upstream renders first: its key is not final, so it cannot be cached
+            row = _row(job, "new") if old is None else _row(job, "changed", changed_fields(old, job))
         elif cached(job.key):
             row = _row(job, "cached")
         elif job.key in in_flight:

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from ..catalog import Model, get_model
 from ..errors import Problem
 from ..media import MediaInfo, demuxer_for
-from .compile import is_url, reference_names
+from .compile import image_reference_names, is_url, reference_names
 from .model import Storyboard
 from .yamlpos import format_path
 
@@ -51,7 +51,8 @@ def sources(sb: Storyboard) -> list[Source]:
     for name, character in sb.characters.items():
         out += [Source(("characters", name, "images", i), src, "image", name) for i, src in enumerate(character.images)]
     for name, asset in sb.assets.items():
-        out.append(Source(("assets", name, asset.kind), asset.source, asset.kind, name))
+        if asset.generate is None:  # a generated image has no file until it is rendered
+            out.append(Source(("assets", name, asset.kind), asset.source, asset.kind, name))
     return out
 
 
@@ -156,13 +157,17 @@ def check(sb: Storyboard, facts: dict[str, FileFacts], filename: str, *,
         return found.media if found is not None and text in usable else None
 
     reported = limits_seen if limits_seen is not None else set()
-    for shot in sb.shots:
-        model = get_model(shot.model, shot.backend)
+    users = [(f"shot {shot.id!r}", shot.model, shot.backend, reference_names(sb, shot),
+              sb.assets[shot.video].source if shot.video and shot.video in sb.assets else None) for shot in sb.shots]
+    users += [(f"generated image {made.node}", made.model, made.backend, image_reference_names(sb, made), None)
+              for made in sb.generated.values()]
+    for user, model_id, host, named, video in users:
+        model = get_model(model_id, host)
         if model is None:
             continue
-        checks = [(src, _image_limits) for _, group in reference_names(sb, shot) for src in group]
-        if shot.video and shot.video in sb.assets:
-            checks.append((sb.assets[shot.video].source, _video_limits))
+        checks = [(src, _image_limits) for _, group in named for src in group]
+        if video is not None:
+            checks.append((video, _video_limits))
         for text, limits in checks:
             info = info_for(text)
             offer = f"{model.id}@{model.backend}"  # hosts may take different files
@@ -170,5 +175,5 @@ def check(sb: Storyboard, facts: dict[str, FileFacts], filename: str, *,
                 continue
             reported.add((text, offer))
             for message in limits(info, model):
-                add(usable[text].path, f"{text!r} {message} (used by shot {shot.id!r})")
+                add(usable[text].path, f"{text!r} {message} (used by {user})")
     return problems

@@ -8,6 +8,7 @@ from fractions import Fraction
 from ..catalog import Model, get_model, hosts_for, models_for
 from ..errors import BackendUnavailable, Problem
 from ..plugins import get_plugin, known_backends
+from . import graph_rules
 from .compile import compiled_prompts, is_url, reference_names
 from .mentions import find_mentions
 from .model import RATIOS, Shot, Storyboard
@@ -35,6 +36,7 @@ def check(storyboard: Storyboard, filename: str) -> list[Problem]:
         _check_model(report, shot)
         _check_multi_prompt(report, shot)
         _check_edit_fields(report, shot)
+    graph_rules.check(report)
     _check_soundtrack(report)
     _check_deliverables(report)
     _check_backend_settings(report)
@@ -101,10 +103,11 @@ def _check_model(report: _Report, shot: Shot) -> None:
         report.add(_where(shot, _host_key(report, shot)), f"shot {shot.id!r}: unknown host {shot.backend!r} "
                                                           f"(known: {', '.join(known_backends())})")
         return
-    if get_model(shot.model) is None:
-        choices = ", ".join(models_for(shot.backend)) or "none"
-        report.add(_where(shot, "model"), f"shot {shot.id!r}: model {shot.model!r} is not in the catalog "
-                                          f"(models {shot.backend} offers: {choices})")
+    if get_model(shot.model) is None or get_model(shot.model).kind != "video":
+        choices = ", ".join(models_for(shot.backend, "video")) or "none"
+        known = "is not in the catalog" if get_model(shot.model) is None else "makes images, not videos"
+        report.add(_where(shot, "model"), f"shot {shot.id!r}: model {shot.model!r} {known} "
+                                          f"(video models {shot.backend} offers: {choices})")
         return
     model = get_model(shot.model, shot.backend)
     if model is None:
@@ -140,7 +143,8 @@ def _check_model(report: _Report, shot: Shot) -> None:
     if shot.sound and shot.video:
         report.add(_where(shot, "sound"), f"shot {shot.id!r}: sound is ignored with a reference video "
                                           "(priced at the reference-video rate)", warning=True)
-    images = sum(len(files) for _, files in reference_names(report.sb, shot))
+    # A continue_from frame is one more reference image (the first).
+    images = sum(len(files) for _, files in reference_names(report.sb, shot)) + (1 if shot.continue_from else 0)
     limit = model.limit("reference_images", "max_with_video" if shot.video else "max")
     if limit is not None and images > limit:
         with_video = " with a reference video" if shot.video else ""
@@ -283,7 +287,8 @@ def _check_deliverables(report: _Report) -> None:
 def _check_backend_settings(report: _Report) -> None:
     """Each backend the storyboard uses or configures checks its own block (pure, torch-free)."""
     sb = report.sb
-    used = dict.fromkeys([*(shot.backend for shot in sb.shots), *sb.backends])
+    used = dict.fromkeys([*(shot.backend for shot in sb.shots), *(m.backend for m in sb.generated.values()),
+                          *sb.backends])
     for name in used:
         try:
             plugin = get_plugin(name)

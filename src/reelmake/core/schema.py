@@ -100,7 +100,9 @@ def _message(error: SchemaViolation) -> tuple[tuple, str, bool]:
     if validator == "const":
         return path, f"must be {error.validator_value!r} (the only format version this reelmake reads)", False
     if validator == "oneOf" and path and "image" in error.schema.get("properties", {}):
-        return path, "an asset needs exactly one of: image, video, audio", False
+        return path, "an asset needs exactly one of: image, video, audio, generate", False
+    if validator == "oneOf" and path and "images" in error.schema.get("properties", {}):
+        return path, "a character needs exactly one of: images, generate", False
     if validator == "not" and isinstance(value, dict) and {"start", "at"} <= set(value):
         return path, "use either 'start' or 'at', not both", False
     if validator == "pattern" and path and path[-1] == "id":

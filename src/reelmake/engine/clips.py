@@ -1,6 +1,7 @@
 """The content-addressed clip store: clips stored by render key, with their metadata.
 
-  clips/<k[:2]>/<key>.mp4          the clip
+  clips/<k[:2]>/<key>.mp4          the clip (.png or .jpg for a generated image or an extracted frame:
+                                   the metadata's ``suffix`` says which)
   clips/<k[:2]>/<key>.json         its metadata (written last: an entry exists once its JSON does)
   clips/<k[:2]>/<key>.damaged.*    an entry whose clip no longer matches its hash, set aside
 
@@ -35,6 +36,14 @@ class Entry:
         return self.meta["sha256"]
 
 
+SUFFIXES = (".mp4", ".png", ".jpg", ".webp")  # what an entry's file may be
+
+
+def _suffix(meta: Any) -> str:
+    suffix = meta.get("suffix") if isinstance(meta, dict) else None
+    return suffix if suffix in SUFFIXES else ".mp4"
+
+
 class ClipStore:
     def __init__(self, root: Path, memo: FileMemo | None = None) -> None:
         self.root = Path(root)
@@ -43,8 +52,14 @@ class ClipStore:
     def _base(self, key: str) -> Path:
         return self.root / key[:2] / key
 
-    def clip_path(self, key: str) -> Path:
-        return self._base(key).with_suffix(".mp4")
+    def clip_path(self, key: str, suffix: str | None = None) -> Path:
+        """The entry's file: an mp4, or the image its metadata names (read when ``suffix`` is not given)."""
+        if suffix is None:
+            try:
+                suffix = _suffix(json.loads(self.meta_path(key).read_text(encoding="utf-8")))
+            except (OSError, ValueError):
+                suffix = ".mp4"
+        return self._base(key).with_suffix(suffix)
 
     def meta_path(self, key: str) -> Path:
         return self._base(key).with_suffix(".json")
@@ -54,14 +69,14 @@ class ClipStore:
         """The entry for ``key`` if its clip is intact: size always checked, full hash when ``verify``."""
         try:
             meta = json.loads(self.meta_path(key).read_text(encoding="utf-8"))
-            stat = self.clip_path(key).stat()
+            clip = self.clip_path(key, _suffix(meta))
+            stat = clip.stat()
         except (OSError, ValueError):
             return None
         if not isinstance(meta, dict) or not isinstance(meta.get("sha256"), str):
             return None  # damaged metadata: the clip is as good as missing
         intact = stat.st_size == meta.get("size_bytes")
         if intact and verify:
-            clip = self.clip_path(key)
             try:
                 intact = (self.memo.sha256(clip) if self.memo else sha256_file(clip)) == meta["sha256"]
             except OSError:
@@ -69,17 +84,18 @@ class ClipStore:
         if not intact:
             self._set_aside(key)
             return None
-        return Entry(key, self.clip_path(key), meta)
+        return Entry(key, clip, meta)
 
     def _set_aside(self, key: str) -> None:
         """Move a damaged entry out of the way (keeping its metadata: the task id can fetch it again)."""
-        for path in (self.meta_path(key), self.clip_path(key)):
+        for path in (self.clip_path(key), self.meta_path(key)):  # the file first: its suffix is in the metadata
             with contextlib.suppress(OSError):
                 path.replace(path.with_suffix(f".damaged{path.suffix}"))
 
     def forget_damaged(self, key: str) -> None:
-        for path in (self.meta_path(key).with_suffix(".damaged.json"), self.clip_path(key).with_suffix(".damaged.mp4")):
-            path.unlink(missing_ok=True)
+        base = self._base(key)
+        for suffix in (".json", *SUFFIXES):
+            base.with_suffix(f".damaged{suffix}").unlink(missing_ok=True)
 
     def damaged(self, key: str) -> dict[str, Any] | None:
         """The metadata of an entry set aside as damaged (its ``task_id`` may still be downloadable)."""
@@ -102,12 +118,16 @@ class ClipStore:
 
     # -- writing
     def put(self, key: str, clip: Path, meta: dict[str, Any]) -> Entry:
-        """Move ``clip`` into the store under ``key`` with ``meta`` (sha256 and size are added)."""
+        """Move ``clip`` into the store under ``key`` with ``meta`` (sha256 and size are added). An image
+        (its name ends in .png, .jpg or .webp) is kept under that suffix, recorded in the metadata."""
         digest = sha256_file(clip)
+        suffix = Path(clip).suffix.lower() if Path(clip).suffix.lower() in SUFFIXES else ".mp4"
         meta = {**meta, "key": key, "sha256": digest, "size_bytes": clip.stat().st_size}
-        dest = self.clip_path(key)
+        if suffix != ".mp4":
+            meta["suffix"] = suffix
+        dest = self.clip_path(key, suffix)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(dest, suffix=".mp4", sync_dir=False) as tmp:  # the metadata write syncs the dir
+        with atomic_path(dest, suffix=suffix, sync_dir=False) as tmp:  # the metadata write syncs the dir
             shutil.move(str(clip), tmp)
         atomic_write_text(self.meta_path(key), json.dumps(meta, indent=2, sort_keys=True, default=str))
         if self.memo is not None:
@@ -118,7 +138,7 @@ class ClipStore:
     def remove(self, key: str) -> int:
         """Delete an entry (metadata first, so it never looks intact half-deleted); bytes freed."""
         freed = 0
-        for path in (self.meta_path(key), self.clip_path(key)):
+        for path in (self.meta_path(key), *(self._base(key).with_suffix(s) for s in SUFFIXES)):
             try:
                 freed += path.stat().st_size
                 path.unlink()

@@ -10,7 +10,9 @@ Rules it enforces (SPEC §7):
   history cannot settle is held (with the candidate task ids) until ``--adopt`` or ``--resubmit``;
 - a rate-limit refusal (RateLimited) never fails a shot: it waits for the window, however long;
 - committed + reserved cost never exceeds this run's cap or the storyboard's shared budget;
-- one failing shot does not stop the others.
+- one failing shot does not stop the others;
+- a job made from another job's output starts once that output exists, compiled again from it, and is
+  blocked (never submitted) when it does not (``recompile`` given: see :mod:`reelmake.engine.graph`).
 
 What a backend raised decides what happens (see ``reelmake.errors``); every job ends as one
 :class:`Outcome`.
@@ -38,22 +40,26 @@ from ..errors import (
     BackendError,
     BackendUnavailable,
     NotSent,
+    OutputRejected,
     RateLimited,
+    ReelmakeError,
     SubmitAmbiguous,
     SubmitRejected,
     TaskFailed,
     Transient,
 )
 from ..jobs import Reconciliation, RenderJob
+from ..media import image_suffix
 from ..plugins import create_backend
 from . import recovery
 from .budget import Budget
+from .graph import Gate
 from .journal import TaskState
 from .lock import now_iso
 from .workspace import Workspace
 
 # on_event(job_id, state, detail): state is queued | submitted | running | downloading | done | cached |
-# failed | skipped | ambiguous
+# failed | skipped | ambiguous | blocked
 EventCallback = Callable[[str, str, str], None]
 
 
@@ -74,7 +80,7 @@ class Outcome:
 
     key: str
     job_ids: list[str]
-    status: str  # rendered | cached | failed | skipped | ambiguous
+    status: str  # rendered | cached | failed | skipped | ambiguous | blocked (an upstream job did not render)
     error: str | None = None
     spent: Decimal = Decimal(0)
     task_id: str | None = None
@@ -85,6 +91,7 @@ class Outcome:
 class RunResult:
     outcomes: list[Outcome] = field(default_factory=list)
     interrupted: bool = False
+    needed: dict[str, list[str]] = field(default_factory=dict)  # --only: upstream job id → the ids needing it
 
     def ids(self, status: str) -> list[str]:
         return [i for o in self.outcomes if o.status == status for i in o.job_ids]
@@ -120,8 +127,9 @@ def _delay(options: RenderOptions, attempt: int, hint: float | None = None) -> f
 class Orchestrator:
     def __init__(self, workspace: Workspace, options: RenderOptions, on_event: EventCallback,
                  backend_settings: Mapping[str, Mapping[str, Any]], on_rendered: Callable[[RenderJob, Outcome], None],
-                 budget: Budget | None = None):
+                 budget: Budget | None = None, recompile: Callable[[RenderJob], RenderJob] | None = None):
         self.workspace, self.journal, self.options = workspace, workspace.journal, options
+        self.recompile = recompile
         self.on_event, self.on_rendered = on_event, on_rendered
         self.backend_settings = backend_settings
         self.budget = budget or Budget(options.max_cost)
@@ -150,7 +158,8 @@ class Orchestrator:
         for job in jobs:
             by_key.setdefault(job.key, []).append(job)
         for backend in sorted({j.backend for j in jobs}):
-            self._backend(backend).preflight([j for j in jobs if j.backend == backend])
+            # A provisional job's request holds placeholders; it is checked once compiled from its inputs.
+            self._backend(backend).preflight([j for j in jobs if j.backend == backend and not j.provisional])
         concurrency = {b: self._concurrency(b, jobs) for b in {j.backend for j in jobs}}
         limits = {b: asyncio.Semaphore(n) for b, n in concurrency.items()}
         # Blocking steps (file locks, fsyncs, hashing, ffmpeg) run in threads; the default pool
@@ -161,7 +170,8 @@ class Orchestrator:
         for group in by_key.values():
             for job in group:
                 self.on_event(job.shot_id, "queued", "")
-        tasks = [asyncio.create_task(self._guarded(group, limits[group[0].backend])) for group in by_key.values()]
+        gate = Gate(jobs, self.recompile, self.on_event, self.budget) if self.recompile else None
+        tasks = [asyncio.create_task(self._gated(group, limits[group[0].backend], gate)) for group in by_key.values()]
         try:
             result.outcomes = list(await asyncio.gather(*tasks))
         except asyncio.CancelledError:
@@ -172,11 +182,35 @@ class Orchestrator:
             result.outcomes = [o for o in finished if isinstance(o, Outcome)]
             raise
         finally:
+            if gate is not None:
+                await gate.close()
             for backend in self.backends.values():
                 await backend.aclose()
             self._store_pool.shutdown(wait=False)
             await asyncio.to_thread(self.budget.close)
         return result
+
+    async def _gated(self, group: list[RenderJob], limit: asyncio.Semaphore, gate: Gate | None) -> Outcome:
+        """``group`` once the gate lets it start (compiled again from its upstream outputs), else blocked."""
+        if gate is None:
+            return await self._guarded(group, limit)
+        ids = [j.shot_id for j in group]
+        outcome: Outcome | None = None
+        try:
+            try:
+                ready = await gate.ready(group)
+            except ReelmakeError as exc:  # an upstream output that cannot be used (a frame past the clip's end)
+                ready = ("blocked", f"{exc}; nothing was submitted")
+            if isinstance(ready, tuple):
+                outcome = Outcome(group[0].key, ids, *ready)
+                for job_id in ids:
+                    self.on_event(job_id, outcome.status, outcome.error or "")
+            else:
+                outcome = await self._guarded(ready, limit)
+            return outcome
+        finally:
+            gate.finish(group[0].key, outcome.status if outcome else "failed", outcome.error if outcome else
+                        "interrupted")
 
     async def _guarded(self, group: list[RenderJob], limit: asyncio.Semaphore) -> Outcome:
         job = group[0]
@@ -232,11 +266,19 @@ class Orchestrator:
         return lambda state, detail: self.on_event(job.shot_id, state, detail)
 
     def _tmp(self, job: RenderJob) -> Path:
-        return self.workspace.tmp_dir() / f"{job.key}.{uuid.uuid4().hex[:8]}.mp4"
+        suffix = ".png" if job.kind == "image" else ".mp4"
+        return self.workspace.tmp_dir() / f"{job.key}.{uuid.uuid4().hex[:8]}{suffix}"
 
     def _store(self, job: RenderJob, tmp: Path, task_id: str | None) -> str:
         meta = {"backend": job.backend, "model": job.model, "endpoint": job.endpoint, "request": dict(job.request),
                 "cost": str(job.cost), "task_id": task_id, "shot": job.shot_id, "created_at": now_iso()}
+        if job.kind == "image":  # stored under the type it really is: hosts deliver PNG or JPEG as they please
+            suffix = image_suffix(tmp)
+            if suffix is None:
+                raise OutputRejected(f"{job.shot_id}: the output is not a PNG, JPEG or WebP image", task_id=task_id)
+            if suffix != tmp.suffix:
+                tmp = tmp.rename(tmp.with_suffix(suffix))
+            meta["kind"] = "image"
         return self.workspace.clips.put(job.key, tmp, meta).sha256
 
     def _timeout(self, job: RenderJob, *, remote: bool) -> float | None:

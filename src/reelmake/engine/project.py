@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..catalog import money, money_json
-from ..core.compile import compile_shot, compile_storyboard
 from ..core.hosts import HostComparison, compare_hosts
 from ..core.model import Campaign, Variant
 from ..core.plan import Plan, make_plan
@@ -27,6 +26,7 @@ from ..fsutil import project_root, remove_stale_temps
 from ..jobs import JobId, RenderJob
 from ..plugins import create_backend, get_plugin
 from .budget import Budget
+from .graph import GraphCompiler, artifacts, settle, upstream_rows
 from .loading import load as load_file
 from .lock import LockFile
 from .orchestrator import EventCallback, Orchestrator, Outcome, RenderOptions, RunResult
@@ -69,14 +69,18 @@ class RenderSummary:
         ``spent`` as a decimal string, ``outputs`` by deliverable (by variant, then deliverable, in a
         campaign)."""
         cached = [str(r.id) for r in self.plan.rows if r.status == "cached"] + self.result.ids("cached")
+        images = {str(r.id) for r in self.plan.rows if r.kind == "image"}
         takes: dict[str, list[int]] = {}
         for job_id in map(JobId.parse, self.result.ids("rendered")):
             takes.setdefault(str(replace(job_id, take=1)), []).append(job_id.take)
         data: dict[str, Any] = {
-            "rendered": list(takes),  # each shot (at each ratio) once, however many takes rendered
+            "rendered": [i for i in takes if i not in images],  # each shot (at each ratio) once, however many takes
+            "images": [i for i in takes if i in images],  # generated images rendered (character:maya, …)
             "takes": {shot: sorted(set(numbers)) for shot, numbers in takes.items()},
             "cached": list(dict.fromkeys(str(replace(JobId.parse(i), take=1)) for i in cached)),
             "failed": self.result.failures(),
+            "held": [{"id": str(r.id), "held_by": list(r.held_by)} for r in self.plan.held],
+            "needed": self.result.needed,  # --only: what the chosen shots needed rendered first, and by whom
             "spent": money_json(self.result.spent),
         }
         paths = {vid: {name: str(path) for name, path in outs.items()} for vid, outs in self.cuts.outputs.items()}
@@ -111,6 +115,7 @@ class Project:
     compile_take: dict[str, CompileTake] = field(default_factory=dict)  # by variant id
     digests: Callable[[str], tuple[Path, str]] | None = None  # source → (path, sha256), for compiling again
     backend: str | None = None  # the --backend override, if any
+    graph: GraphCompiler | None = None  # compiles jobs from the upstream outputs that exist (engine.graph)
 
     @classmethod
     def open(cls, path: str | Path, *, backend: str | None = None, cache_dir: str | Path | None = None,
@@ -126,17 +131,12 @@ class Project:
             assert found.resolved is not None and found.sha256 is not None
             return found.resolved, found.sha256
 
-        def take_compiler(variant: Variant) -> CompileTake:
-            def compile_take(job: RenderJob, take: int) -> RenderJob:
-                sb = variant.storyboard
-                return compile_shot(sb, sb.shot(job.id.shot), digests, job.aspect_ratio, variant=variant.id, take=take)
-            return compile_take
-
-        variants = loaded.campaign.variants
-        jobs = {v.id: compile_storyboard(v.storyboard, digests, variant=v.id) for v in variants}
+        lock = LockFile.read(loaded.campaign.lock_path)
+        graph = GraphCompiler(loaded.campaign, digests, workspace, lock)
+        jobs = graph.jobs()
         workspace.memo.save()
-        return cls(loaded.campaign, workspace, LockFile.read(loaded.campaign.lock_path), jobs,
-                   {v.id: take_compiler(v) for v in variants}, digests, backend)
+        return cls(loaded.campaign, workspace, lock, jobs, {v.id: graph.compile_take(v) for v in loaded.campaign.variants},
+                   digests, backend, graph)
 
     # -- plan ----------------------------------------------------------------------------------
     def current_jobs(self) -> dict[str, list[RenderJob]]:
@@ -190,7 +190,8 @@ class Project:
         in_flight = {k: s.task_id for k, s in self.workspace.journal.in_flight().items() if s.backend != "?"}
         clips = self.workspace.clips
         return compare_hosts(self.campaign, current, self.digests, self.lock.sections(),
-                             lambda key: clips.get(key, verify=True) is not None, in_flight)
+                             lambda key: clips.get(key, verify=True) is not None, in_flight,
+                             artifact=artifacts(self.workspace), decisions=self.lock.decisions)
 
     @property
     def preview(self) -> bool:
@@ -268,6 +269,10 @@ class Project:
         self.check_selectors("--only", only, planned)
         self.check_selectors("--resubmit", options.resubmit, planned, keys=[r.key for r in plan.rows])
         jobs = plan.jobs(only)
+        needed = upstream_rows(plan, jobs) if only else {}
+        if needed:  # --only: what the chosen shots are made from renders first, whole chains priced together
+            chosen = {job.id for job in jobs} | {row.id for row in plan.rows if str(row.id) in needed}
+            jobs = [row.job for row in plan.rows if row.id in chosen and row.job is not None]
         cost = self.fresh_cost(plan, jobs)
         if cost > 0 and not yes and options.max_cost is None:
             if confirm is None:
@@ -276,7 +281,10 @@ class Project:
             if not confirm(cost):
                 raise BudgetExceeded("cancelled: nothing was submitted")
         if price_check:
-            fresh = [j for j in {j.key: j for j in jobs}.values() if j.key not in {r.key for r in plan.in_flight}]
+            # A provisional job's request holds placeholders no host can price; its own price does not
+            # depend on them, and the same model's other jobs are checked.
+            fresh = [j for j in {j.key: j for j in jobs}.values()
+                     if j.key not in {r.key for r in plan.in_flight} and not j.provisional]
             mismatches = await self.price_check(fresh)
             if mismatches:
                 raise ReelmakeError("the provider's prices differ from the catalog; nothing was submitted:\n  "
@@ -294,8 +302,11 @@ class Project:
                 if ahead is not None:
                     ahead.landed(job)
 
-        orchestrator = Orchestrator(self.workspace, options, on_event or (lambda *a: None), self.backend_settings(),
-                                    rendered, self.budget(options.max_cost))
+        events = on_event or (lambda *a: None)
+        for upstream, users in needed.items():
+            events(upstream, "queued", f"needed first by {', '.join(users)}")
+        orchestrator = Orchestrator(self.workspace, options, events, self.backend_settings(), rendered,
+                                    self.budget(options.max_cost), self.graph.recompile if self.graph else None)
         try:
             result = await orchestrator.run(jobs)
         except BaseException:
@@ -304,6 +315,9 @@ class Project:
             raise
         if ahead is not None:  # the cut finds every piece made (or being made) so far
             await asyncio.to_thread(ahead.close, wait=not result.interrupted)
+        result.needed = needed
+        if self.graph is not None and any(job.provisional for job in jobs):
+            self.jobs = self.graph.jobs()  # compiled again from what the run produced, for the cut
         # Clips rendered before (elsewhere, by a teammate, by another variant) still belong in the lock.
         for row in plan.rows:
             if row.status != "cached" or row.job is None:
@@ -348,6 +362,7 @@ class Project:
         jobs, approvals = self._cut_inputs(summary.plan)
         failed = {i: o.status for o in summary.result.outcomes if o.status not in ("rendered", "cached")
                   for i in o.job_ids}
+        failed.update({str(r.id): f"held until {', '.join(r.held_by)} is approved" for r in summary.plan.held})
         for variant in self.campaign.variants:
             prefix = f"{variant.id}/" if variant.id else ""
             mine = {k[len(prefix):]: v for k, v in failed.items() if k.startswith(prefix)}
@@ -380,6 +395,8 @@ class Project:
         from .decisions import shot_takes
 
         jobs = {vp.id: [r.job for r in vp.rows if r.job is not None] for vp in plan.variants}
+        if any(job.provisional for variant_jobs in jobs.values() for job in variant_jobs):
+            jobs = settle(jobs, self.current_jobs())  # the plan's provisional jobs as the render compiled them
         return jobs, {(s.variant, s.shot): s.approval for s in shot_takes(self, jobs)}
 
     # -- decisions ---------------------------------------------------------------------------

@@ -43,8 +43,13 @@ def _why(rows: list[PlanRow]) -> str:
     """What happens to a group of takes, in words: ``new``, ``changed: prompt``, ``take 3 new (forced);
     takes 1, 2 cached``, and which approved take a change supersedes."""
     def one(row: PlanRow) -> str:
-        return {"changed": "changed: " + ", ".join(row.changed), "in_flight": f"in flight (task {row.task_id})",
+        text = {"changed": "changed: " + ", ".join(row.changed), "in_flight": f"in flight (task {row.task_id})",
                 "new": "new (forced)" if row.forced else "new"}.get(row.status, row.status)
+        if row.held_by and row.status in ("new", "changed", "in_flight"):
+            return f"held until {', '.join(row.held_by)} is approved ({text})"
+        if row.waiting_for and row.status == "new":  # a changed row's reasons already name its upstream
+            text += f", after {', '.join(row.waiting_for)}"
+        return text
 
     parts: dict[str, list[int]] = {}
     for row in rows:
@@ -71,7 +76,9 @@ def plan_lines(plan: Plan) -> list[str]:
     groups = grouped((*plan.rows, *plan.removed))
     width = max((len(label) for label, _ in groups), default=4)
     model_width = max((len(f"{r.backend}/{r.model}") for _, rows in groups for r in rows), default=10)
-    lines = [click.style(f"{sb.title}", bold=True) + f"  ({plan.campaign.path.name}, {len(sb.shots)} shots)", ""]
+    images = f", {len(sb.generated)} generated image{'s' if len(sb.generated) != 1 else ''}" if sb.generated else ""
+    lines = [click.style(f"{sb.title}", bold=True) + f"  ({plan.campaign.path.name}, {len(sb.shots)} shots{images})",
+             ""]
     for label, rows in groups:
         symbol, colour = _symbol(rows)
         row = rows[0]
@@ -80,8 +87,9 @@ def plan_lines(plan: Plan) -> list[str]:
             line = f"  {symbol} {label:<{width}}  {detail}"
         else:
             cost = sum((r.cost for r in rows), Decimal(0))
+            length = _seconds(row.duration) if row.kind != "image" else "1 img"
             line = (f"  {symbol} {label:<{width}}  {row.backend + '/' + row.model:<{model_width}}  "
-                    f"{_seconds(row.duration):>6}  {row.aspect_ratio:>4}  {row.mode:<5}  {money(cost):>8}  "
+                    f"{length:>6}  {row.aspect_ratio:>4}  {row.mode:<5}  {money(cost):>8}  "
                     f"{_why(rows)}")
         lines.append(click.style(line, fg=colour) if colour else line)
     lines.append("")
@@ -94,6 +102,8 @@ def summary_line(plan: Plan) -> str:
     parts = [f"{len(plan.to_render)} to render ({money(plan.render_cost)})", f"{counts['cached']} cached"]
     if counts["in_flight"]:
         parts.append(f"{counts['in_flight']} in flight")
+    if plan.held:
+        parts.append(f"{len(plan.held)} held for approval")
     if plan.removed:
         parts.append(f"{len(plan.removed)} removed")
     if plan.gpu_seconds:
@@ -149,7 +159,8 @@ def plan_markdown(plan: Plan) -> str:
             lines.append(f"| `{symbol}` | {label} | | | | | removed |")
         else:
             cost = sum((r.cost for r in rows), Decimal(0))
-            lines.append(f"| `{symbol}` | {label} | {row.model} | {row.duration:g} s | {row.mode} | "
+            length = f"{row.duration:g} s" if row.kind != "image" else "1 image"
+            lines.append(f"| `{symbol}` | {label} | {row.model} | {length} | {row.mode} | "
                          f"{money(cost)} | {_why(rows)} |")
     lines += ["", click.unstyle(summary_line(plan))]
     return "\n".join(lines)

@@ -45,7 +45,7 @@ class Progress:
                 self.order.append(job_id)
             if state not in ("queued",) and job_id not in self.started:
                 self.started[job_id] = time.monotonic()
-            if state in ("done", "failed", "cached", "skipped", "ambiguous"):
+            if state in ("done", "failed", "cached", "skipped", "ambiguous", "blocked"):
                 self.finished[job_id] = time.monotonic()
             previous, previous_detail = self.state.get(job_id, ("", ""))
             self.state[job_id] = (state, detail)
@@ -54,7 +54,7 @@ class Progress:
         reason_changed = state == "queued" and detail and _reason(detail) != _reason(previous_detail)
         if self._live:
             self._live.update(self._table())
-        elif not self.quiet and (reason_changed or (state != previous or state in ("failed", "ambiguous"))
+        elif not self.quiet and (reason_changed or (state != previous or state in ("failed", "ambiguous", "blocked"))
                                  and state != "queued"):
             done = len(self.finished)
             extra = f": {detail}" if detail else ""
@@ -70,6 +70,7 @@ class Progress:
         from rich.table import Table
 
         colours = {"done": "green", "cached": "dim", "failed": "red", "ambiguous": "magenta", "skipped": "yellow",
+                   "blocked": "yellow",
                    "running": "cyan", "submitted": "cyan", "downloading": "cyan"}
         table = Table(box=None, pad_edge=False, title=None)
         for name in ("shot", "state", "time", "detail"):

@@ -52,7 +52,9 @@ def board(project: Any, links: Links) -> dict[str, Any]:
     shots = []
     storyboards = {v.id: v.storyboard for v in project.campaign.variants}
     for item in shot_takes(project):
-        shot = storyboards[item.variant].shot(item.shot)
+        sb = storyboards[item.variant]
+        made = sb.generated.get(item.shot)  # a generated image is reviewed (and approved) like a shot
+        shot = None if made else sb.shot(item.shot)
         newest = max(item.jobs)
         job = item.jobs[newest]
         approved = item.approval.approved if item.approval else None
@@ -80,7 +82,8 @@ def board(project: Any, links: Links) -> dict[str, Any]:
             "shot": item.shot,
             "prompt": _prompt(job.request),
             "segments": _segments(job.request),
-            "caption": shot.caption,
+            "caption": shot.caption if shot else None,
+            "kind": "image" if made else "shot",
             "backend": job.backend,
             "model": job.model,
             "duration": job.duration,
@@ -168,6 +171,8 @@ def poster(project: Any, key: str) -> Path | None:
 
 
 def _duration(meta: Any) -> float:
+    if isinstance(meta, dict) and meta.get("kind") == "image":
+        return 0.0  # a still: its one frame
     request = meta.get("request") if isinstance(meta, dict) else None
     try:
         return max(0.0, float(request.get("duration", 1.0))) if isinstance(request, dict) else 1.0

@@ -31,7 +31,9 @@ plugin = BackendPlugin(
     name="animatic",
     remote=False,
     factory=_create,
-    compilers={"animatic": RequestFormat(animatic.prompt, animatic.request)},
+    compilers={"animatic": RequestFormat(animatic.prompt, animatic.request),
+               "animatic-image": RequestFormat(animatic.image_prompt, animatic.image_request)},
     settings_schema=SCHEMA,
-    description="Animatic previews drawn by ffmpeg from the references (offline, free)",
+    description="Animatic previews drawn by ffmpeg from the references, and stills standing in for generated "
+                "images (offline, free)",
 )

@@ -24,7 +24,7 @@ from typing import Any
 from ...errors import BackendError, BackendUnavailable, MediaError
 from ...fsutil import atomic_path
 from ...media import require_ffmpeg, run_ffmpeg
-from .graph import Fonts, Picture, Segment, ShotCard, build_command
+from .graph import Fonts, Picture, Segment, ShotCard, build_command, build_still_command
 from ...jobs import RenderJob, StatusCallback, is_file_ref
 
 log = logging.getLogger("reelmake.animatic")
@@ -96,8 +96,50 @@ def _segments(job: RenderJob, raw: Sequence[Mapping[str, Any]], fps: Fraction, f
     return tuple(out)
 
 
+def _pictures(job: RenderJob) -> list[Picture]:
+    req = job.request
+    images = list(req.get("images") or [])
+    labels = list(req.get("labels") or [])
+    pictures = []
+    for i, ref in enumerate(images):
+        name = str(labels[i]) if i < len(labels) and labels[i] else ""
+        # Compiled prompts call references "Figure N" (SPEC section 3); label them the same way.
+        pictures.append(_picture(job, ref, f"Figure {i + 1} · {name}" if name else f"Figure {i + 1}"))
+    return pictures
+
+
+def image_card(job: RenderJob, fonts: Fonts | None = None, *, has_drawtext: bool = True) -> ShotCard:
+    """The still the animatic draws for a generated image (``job.kind == "image"``): its first reference
+    full-frame (else a colour card), the others as thumbnails, its name and prompt on top."""
+    req = job.request
+    try:
+        width, height = int(req["width"]), int(req["height"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _fail(job, f"lacks a valid width/height ({exc})") from None
+    if width <= 0 or height <= 0 or width % 2 or height % 2:
+        raise _fail(job, f"asks for {width}x{height}; the animatic draws even sizes only")
+    pictures = _pictures(job)
+    return ShotCard(
+        shot_id=str(req.get("image") or job.shot_id),
+        take=int(req.get("take") or 1),
+        prompt=str(req.get("prompt") or ""),
+        width=width,
+        height=height,
+        fps=Fraction(1),
+        frames=1,
+        sound=False,
+        background=pictures[0] if pictures else None,
+        thumbs=tuple(pictures[1:]),
+        has_drawtext=has_drawtext,
+        fonts=fonts or Fonts(),
+        still=True,
+    )
+
+
 def shot_card(job: RenderJob, fonts: Fonts | None = None, *, has_drawtext: bool = True) -> ShotCard:
     """What the animatic draws for ``job``, from its compiled request; BackendError if malformed."""
+    if job.kind == "image":
+        return image_card(job, fonts, has_drawtext=has_drawtext)
     req = job.request
     try:
         width, height = int(req["width"]), int(req["height"])
@@ -111,13 +153,7 @@ def shot_card(job: RenderJob, fonts: Fonts | None = None, *, has_drawtext: bool 
         raise _fail(job, f"asks for fps {req['fps']} and duration {req['duration']}; both must be positive")
     frames = max(1, round(duration * fps))
 
-    images = list(req.get("images") or [])
-    labels = list(req.get("labels") or [])
-    pictures = []
-    for i, ref in enumerate(images):
-        name = str(labels[i]) if i < len(labels) and labels[i] else ""
-        # Compiled prompts call references "Figure N" (SPEC section 3); label them the same way.
-        pictures.append(_picture(job, ref, f"Figure {i + 1} · {name}" if name else f"Figure {i + 1}"))
+    pictures = _pictures(job)
     video = req.get("video")
     if video:
         background: Picture | None = _picture(job, video, "Reference video")
@@ -147,10 +183,11 @@ def shot_card(job: RenderJob, fonts: Fonts | None = None, *, has_drawtext: bool 
 def render_animatic(job: RenderJob, dest: Path, fonts: Fonts | None = None, *, has_drawtext: bool = True) -> None:
     """Render ``job`` into ``dest`` (an mp4, written atomically). Blocking; raises BackendError."""
     card = shot_card(job, fonts if fonts is not None else find_fonts(), has_drawtext=has_drawtext)
+    build, suffix = (build_still_command, ".png") if card.still else (build_command, ".mp4")
     with tempfile.TemporaryDirectory(prefix="reelmake-animatic-") as workdir, \
-            atomic_path(Path(dest), suffix=".mp4") as tmp:
+            atomic_path(Path(dest), suffix=suffix) as tmp:
         try:
-            run_ffmpeg(build_command(card, Path(workdir), tmp), what=f"animatic for shot {job.shot_id!r}")
+            run_ffmpeg(build(card, Path(workdir), tmp), what=f"animatic for {job.shot_id!r}")
         except MediaError as exc:
             raise BackendError(
                 f"shot {job.shot_id!r}: the animatic render failed; check that its reference files are "
@@ -188,7 +225,8 @@ class AnimaticBackend:
     async def run(self, job: RenderJob, dest: Path, on_status: StatusCallback) -> None:
         """Render ``job`` into ``dest`` on a worker thread."""
         card = shot_card(job)
-        on_status("running", f"ffmpeg animatic {card.width}x{card.height}, {card.frames} frames")
+        on_status("running", f"ffmpeg animatic {card.width}x{card.height}, "
+                             + ("one still" if card.still else f"{card.frames} frames"))
         has_drawtext = await asyncio.to_thread(_ffmpeg_has, "filters", "drawtext")
         await asyncio.to_thread(render_animatic, job, Path(dest), find_fonts(), has_drawtext=has_drawtext)
 

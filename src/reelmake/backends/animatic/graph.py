@@ -75,6 +75,7 @@ class ShotCard:
     has_drawtext: bool = True  # False on ffmpeg builds without libfreetype: picture only
     fonts: Fonts = field(default_factory=Fonts)
     take: int = 1  # drawn beside the shot id, so takes differ visibly (and byte-wise)
+    still: bool = False  # one PNG frame (a generated image's stand-in): no timecode, no progress bar
 
 
 def clean_text(text: str) -> str:
@@ -291,7 +292,7 @@ def _draw_top(g: _Graph, lay: _Layout) -> None:
             g.text("remote reference, not fetched offline\n" + "\n".join(lines), font=fonts.regular,
                    size=lay.fs_small, x="(w-tw)/2", y="(h-th)/2", box="black@0.4", pad=2 * lay.pad,
                    spacing=lay.pad)
-    if card.has_drawtext:
+    if card.has_drawtext and not card.still:
         options: dict[str, object] = {
             "timecode": "00:00:00:00", "timecode_rate": _rate(card), "fontsize": lay.fs_small, "fontcolor": "white",
             "box": 1, "boxcolor": "black@0.55", "boxborderw": lay.pad, "x": f"w-tw-{lay.margin}", "y": lay.margin}
@@ -346,23 +347,37 @@ def _rate(card: ShotCard) -> str:
     return f"{card.fps.numerator}/{card.fps.denominator}"
 
 
-def build_command(card: ShotCard, workdir: Path, dest: Path) -> list[str]:
-    """The ffmpeg arguments (without ``ffmpeg``) rendering ``card`` into ``dest`` (mp4).
-
-    Text files are written into ``workdir``, which must outlive the ffmpeg run.
-    """
+def _compose(card: ShotCard, workdir: Path) -> Stream:
     g = _Graph(card, workdir)
     lay = _Layout.for_size(card.width, card.height)
     _draw_background(g)
     _draw_thumbs(g, lay)  # before the texts, so a long shot id stays readable over them
     _draw_top(g, lay)
     _draw_lower_third(g, lay)
-    _draw_progress(g, lay)
+    if not card.still:
+        _draw_progress(g, lay)
     assert g.video is not None
+    return g.video
+
+
+def build_still_command(card: ShotCard, workdir: Path, dest: Path) -> list[str]:
+    """The ffmpeg arguments writing ``card`` (``still``) as one PNG into ``dest``; bit-exact flags keep
+    the file the same bytes for the same card and ffmpeg, so what is made from it keeps its key."""
+    video = _compose(card, workdir).filter("trim", end_frame=1).filter("format", pix_fmts="rgb24")
+    return graph_args(ffmpeg.output(video, str(dest), format="image2", vcodec="png", frames=1, update=1,
+                                    map_metadata=-1, fflags="+bitexact", flags="+bitexact"))
+
+
+def build_command(card: ShotCard, workdir: Path, dest: Path) -> list[str]:
+    """The ffmpeg arguments (without ``ffmpeg``) rendering ``card`` into ``dest`` (mp4).
+
+    Text files are written into ``workdir``, which must outlive the ffmpeg run.
+    """
+    composed = _compose(card, workdir)
     # End the picture inside the graph rather than with -frames:v, which stops the whole output
     # when the last video frame is muxed and cuts the audio bed short. Then stamp frame i at i/fps
     # exactly, so the output's constant-rate sync has nothing to duplicate or drop.
-    video = (g.video.filter("trim", end_frame=card.frames)
+    video = (composed.filter("trim", end_frame=card.frames)
              .filter("settb", expr=f"{card.fps.denominator}/{card.fps.numerator}")
              .filter("setpts", expr="N").filter("format", pix_fmts="yuv420p"))
     streams = [video, _tone_bed(card)] if card.sound else [video]

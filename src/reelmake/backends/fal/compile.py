@@ -4,7 +4,8 @@ reference-to-video (``seedance-2.0-reference``). Pure and torch-free.
 Kling O3 on fal (fal.ai/docs/model-api-reference/video-generation-api/kling-video-o3-standard-reference-to-video):
 a character becomes an *element* (``elements[{frontal_image_url, reference_image_urls}]``, mentioned as
 ``@Element1``…), an image asset goes to ``image_urls`` (mentioned as ``@Image1``…); ``prompt`` or
-``multi_prompt`` (never both); ``generate_audio``; ``duration`` as a string "3".."15"; ``aspect_ratio``.
+``multi_prompt`` (never both); ``generate_audio``; ``duration`` as a string "3".."15"; ``aspect_ratio``;
+``start_image_url`` (a ``continue_from`` frame, "the start image" in the prompt).
 A reference video goes to the separate ``…/video-to-video/reference`` route (the catalog's
 ``video_endpoint``) as ``video_url`` with ``keep_audio``, and is mentioned as ``@Video1`` (the O3
 video-to-video pages' convention).
@@ -20,13 +21,21 @@ from ...jobs import Prompt, Reference, ShotSpec
 MAX_ELEMENT_REFERENCES = 3  # KlingV3ComboElementInput: a frontal image and 1-3 reference images
 
 
+def _start(shot: ShotSpec) -> str | None:
+    """The start image (a ``continue_from`` frame) on the reference-to-video route, which has
+    ``start_image_url``; the reference-video route has none, and takes the frame as an image."""
+    return shot.frame.images[0] if shot.frame is not None and not shot.video else None
+
+
 def _numbering(shot: ShotSpec) -> dict[str, str]:
     """Reference name → its mention on fal: characters ``@ElementN``, image assets ``@ImageN``,
-    each kind numbered in the order the shot uses them."""
+    each kind numbered in the order the shot uses them; the start image is "the start image"."""
     out: dict[str, str] = {}
     elements = images = 0
     for ref in shot.references:
-        if ref.kind == "character":
+        if ref.kind == "frame" and _start(shot) is not None:
+            out[ref.name] = "the start image"
+        elif ref.kind == "character":
             elements += 1
             out[ref.name] = f"@Element{elements}"
         else:
@@ -56,8 +65,12 @@ def kling_request(shot: ShotSpec, model: Any, settings: Mapping[str, Any]) -> di
         body["shot_type"] = "customize"
     else:
         body["prompt"] = kling_prompt(shot, shot.prompt)
+    start = _start(shot)
     elements = [_element(ref) for ref in shot.references if ref.kind == "character"]
-    images = [image for ref in shot.references if ref.kind != "character" for image in ref.images]
+    images = [image for ref in shot.references if ref.kind != "character" and not (start and ref.kind == "frame")
+              for image in ref.images]
+    if start:
+        body["start_image_url"] = start
     if elements:
         body["elements"] = elements
     if images:

@@ -6,6 +6,7 @@ From Kling's API reference (Omni-Video, ``POST /v1/videos/omni-video``):
   an account's element library (``element_list[{element_id}]``), not images a request can carry;
 - ``video_list[{video_url, refer_type, keep_original_sound: "yes"|"no"}]``: ``feature`` makes the video a
   reference (``base`` would edit it); with a video, ``sound`` can only be ``off``;
+- a ``continue_from`` frame is the first ``image_list`` item, with ``type: first_frame``;
 - ``multi_shot``: with ``shot_type: customize`` the shot is the ``multi_prompt`` segments
   ``{index, prompt, duration: "n"}``; with ``shot_type: intelligence`` (Kling's spelling) Kling cuts the
   prompt into shots itself; without it, one shot;
@@ -51,6 +52,8 @@ def request(shot: ShotSpec, model: Any, settings: Mapping[str, Any]) -> dict[str
         body.update(multi_shot=False, prompt=prompt(shot, shot.prompt))
     if shot.images:
         body["image_list"] = [{"image_url": image} for image, _ in shot.images]
+        if shot.frame is not None:  # continue_from: the first frame Kling starts the clip from
+            body["image_list"][0]["type"] = "first_frame"
     if shot.video:
         keep = True if shot.keep_original_sound is None else shot.keep_original_sound
         body["video_list"] = [{"video_url": shot.video, "refer_type": "feature",

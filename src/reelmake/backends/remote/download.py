@@ -2,7 +2,9 @@
 
 Streamed to a temporary file beside ``dest`` with a size cap, demuxed end to end by ffmpeg (a
 truncated mp4 whose index is at the front still probes as complete), probed for duration and
-aspect ratio, then renamed into place. Failures a second download could fix are :class:`Transient`;
+aspect ratio, then renamed into place; a generated image (``job.kind == "image"``) must be a whole PNG,
+JPEG or WebP (told by its first bytes) of the ordered shape. Failures a second download could fix are
+:class:`Transient`;
 an output that is gone is :class:`TaskLost`; one that is not what was ordered is :class:`OutputRejected`.
 ``host`` names the provider in messages; the download never carries an API key (output URLs are
 pre-signed links on another host).
@@ -18,7 +20,7 @@ import httpx
 
 from ...errors import BackendUnavailable, MediaError, OutputRejected, TaskLost, Transient
 from ...fsutil import atomic_path
-from ...media import MediaInfo, probe, run_ffmpeg
+from ...media import DEMUXERS, MediaInfo, image_suffix, probe, run_ffmpeg
 from ...jobs import RenderJob, TaskOutput
 from .http import check_url
 
@@ -49,6 +51,29 @@ def check_clip(job: RenderJob, info: MediaInfo, task_id: str, host: str) -> None
             f"{where} is {info.width}x{info.height}, not {job.aspect_ratio}; report the task id to {host}.",
             task_id=task_id,
         )
+
+
+def check_image(job: RenderJob, info: MediaInfo, task_id: str, host: str) -> None:
+    """Raise OutputRejected when the image is not the shape ``job`` asked for ("" when the model picks)."""
+    where = f"{job.shot_id}: output of {host} task {task_id}"
+    if not info.has_video or not info.width or not info.height:
+        raise OutputRejected(f"{where} has no picture.", task_id=task_id)
+    if job.aspect_ratio:
+        want, got = _ratio(job.aspect_ratio), Fraction(info.width, info.height)
+        if abs(float(got / want) - 1.0) > ASPECT_TOLERANCE:
+            raise OutputRejected(f"{where} is {info.width}x{info.height}, not {job.aspect_ratio}; report the task "
+                                 f"id to {host}.", task_id=task_id)
+
+
+def _verify_image(path: Path) -> MediaInfo:
+    suffix = image_suffix(path)
+    if suffix is None:
+        raise MediaError(f"{path.name} is not a PNG, JPEG or WebP image")
+    info = probe(path, "image", demuxer=DEMUXERS["image"][suffix])
+    # Decode it whole: a cut-off image still probes.
+    run_ffmpeg(["-v", "error", "-xerror", "-f", DEMUXERS["image"][suffix], "-i", f"file:{path}", "-f", "null", "-"],
+               what="verify download")
+    return info
 
 
 def _verify(path: Path) -> MediaInfo:
@@ -103,14 +128,16 @@ async def download_and_verify(
                         fh.write(chunk)
                 if announced and received != announced:
                     raise Transient(f"{where}: got {received} of {announced} bytes.", task_id=task_id)
+            image = job.kind == "image"
             try:
-                info = await asyncio.to_thread(_verify, tmp)
+                info = await asyncio.to_thread(_verify_image if image else _verify, tmp)
             except MediaError as exc:
+                what = "image" if image else "video"
                 raise Transient(
-                    f"{where}: not a complete video ({str(exc).splitlines()[0]}); downloading again may help.",
+                    f"{where}: not a complete {what} ({str(exc).splitlines()[0]}); downloading again may help.",
                     task_id=task_id,
                 ) from None
-            check_clip(job, info, task_id, host)
+            (check_image if image else check_clip)(job, info, task_id, host)
     except httpx.TransportError as exc:
         reason = f"{type(exc).__name__}: {exc}"
         raise Transient(f"{where}: interrupted ({reason}).", task_id=task_id) from None

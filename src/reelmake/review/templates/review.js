@@ -28,7 +28,10 @@ function takeFigure(shot, take) {
   if (take.approved) classes.push("approved");
   if (take.rejected !== null) classes.push("rejected");
   if (picked.get(shot.name) === take.take) classes.push("picked");
-  const media = take.clip
+  // A generated image (a character sheet) is a still: its poster is the picture.
+  const media = take.clip && shot.kind === "image"
+    ? el("img", {src: take.poster, alt: `${shot.name} take ${take.take}`, class: "still"})
+    : take.clip
     ? el("video", {src: take.clip, poster: take.poster, controls: true, preload: "none", playsinline: true,
                    "aria-label": `${shot.name} take ${take.take}`})
     : el("div", {class: "placeholder"}, take.status.replace("_", " "));
