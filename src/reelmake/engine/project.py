@@ -30,6 +30,7 @@ from .budget import Budget
 from .loading import load as load_file
 from .lock import LockFile
 from .orchestrator import EventCallback, Orchestrator, Outcome, RenderOptions, RunResult
+from .remote import RemoteStore
 from .workspace import Workspace
 
 if TYPE_CHECKING:  # exporting is imported when used: the CLI starts without it
@@ -111,6 +112,7 @@ class Project:
     compile_take: dict[str, CompileTake] = field(default_factory=dict)  # by variant id
     digests: Callable[[str], tuple[Path, str]] | None = None  # source → (path, sha256), for compiling again
     backend: str | None = None  # the --backend override, if any
+    _remote: list[RemoteStore | None] = field(default_factory=list, repr=False)  # opened once, when first used
 
     @classmethod
     def open(cls, path: str | Path, *, backend: str | None = None, cache_dir: str | Path | None = None,
@@ -177,10 +179,24 @@ class Project:
                 jobs[vid] = insert_takes(variant_jobs, added)
         in_flight = {k: s.task_id for k, s in self.workspace.journal.in_flight().items() if s.backend != "?"}
         clips = self.workspace.clips
-        plan = make_plan(self.campaign, jobs, self.lock.sections(), lambda key: clips.get(key, verify=True) is not None,
-                         in_flight, forced, self.lock.decisions)
+        local = {key: clips.get(key, verify=True) is not None for key in {j.key for js in jobs.values() for j in js}}
+        # The team's store: every local miss looked up at once (one listing or one batch, never per shot).
+        from .sharing import remote_hits
+
+        remote = remote_hits(self.remote(), (key for key, found in local.items() if not found))
+        plan = make_plan(self.campaign, jobs, self.lock.sections(),
+                         lambda key: local[key] if key in local else clips.get(key, verify=True) is not None,
+                         in_flight, forced, self.lock.decisions, remote=remote.__contains__)
         self.workspace.memo.save()
         return plan
+
+    def remote(self) -> RemoteStore | None:
+        """The team's shared clip store (``remote`` in ``reelmake.toml``, or ``REELMAKE_REMOTE``), or None."""
+        if not self._remote:
+            from .sharing import open_remote
+
+            self._remote.append(open_remote(self.campaign.root))
+        return self._remote[0]
 
     def compare_hosts(self) -> HostComparison:
         """The plan on every host that offers the storyboard's models, side by side (``plan --hosts``)."""
@@ -267,6 +283,11 @@ class Project:
         self.check_selectors("--only", only, planned)
         self.check_selectors("--resubmit", options.resubmit, planned, keys=[r.key for r in plan.rows])
         jobs = plan.jobs(only)
+        claims = None
+        if self.remote() is not None:  # pull what the team has; a damaged remote clip is rendered again
+            from .sharing import pull_planned
+
+            claims, jobs = await pull_planned(self, plan, only, jobs, on_event or (lambda *a: None))
         cost = self.fresh_cost(plan, jobs)
         if cost > 0 and not yes and options.max_cost is None:
             if confirm is None:
@@ -288,7 +309,7 @@ class Project:
                 self.lock.record(job, clip_sha256=entry.sha256, task_id=outcome.task_id or entry.meta.get("task_id"))
 
         orchestrator = Orchestrator(self.workspace, options, on_event or (lambda *a: None), self.backend_settings(),
-                                    rendered, self.budget(options.max_cost))
+                                    rendered, self.budget(options.max_cost), claims)
         result = await orchestrator.run(jobs)
         # Clips rendered before (elsewhere, by a teammate, by another variant) still belong in the lock.
         for row in plan.rows:
@@ -306,6 +327,21 @@ class Project:
             self.lock.retain(current)
         self.lock.flush()  # the lock writes in the background; it is on disk before the run reports done
         return result
+
+    # -- the team's remote store (engine.sharing) -------------------------------------------------
+    def push(self) -> Any:
+        """Publish every clip of the storyboard this workspace has and the team's store lacks
+        (``reelmake push``): a :class:`~reelmake.engine.sharing.Transfer`."""
+        from .sharing import push_jobs, transfer
+
+        return transfer(self, push_jobs)
+
+    def pull(self) -> Any:
+        """Fetch every clip of the storyboard the team's store has and this workspace lacks, each verified
+        (``reelmake pull``): a :class:`~reelmake.engine.sharing.Transfer`."""
+        from .sharing import pull_jobs, transfer
+
+        return transfer(self, pull_jobs)
 
     def render(self, *, options: RenderOptions | None = None, only: Iterable[str] = (), force: Iterable[str] = (),
                cut: bool = True, out: str | Path | None = None, on_event: EventCallback | None = None,

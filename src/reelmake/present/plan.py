@@ -44,7 +44,8 @@ def _why(rows: list[PlanRow]) -> str:
     takes 1, 2 cached``, and which approved take a change supersedes."""
     def one(row: PlanRow) -> str:
         return {"changed": "changed: " + ", ".join(row.changed), "in_flight": f"in flight (task {row.task_id})",
-                "new": "new (forced)" if row.forced else "new"}.get(row.status, row.status)
+                "new": "new (forced)" if row.forced else "new",
+                "cached": "cached (remote)" if row.where == "remote" else "cached"}.get(row.status, row.status)
 
     parts: dict[str, list[int]] = {}
     for row in rows:
