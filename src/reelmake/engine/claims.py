@@ -94,8 +94,11 @@ class ClaimBook:
         self.heartbeat, self.ttl, self.poll, self.on_event = heartbeat, ttl, poll, on_event
         self.salt = os.urandom(16)
         self.held: dict[str, dict[str, Any]] = {}
+        self.following: set[str] = set()  # keys whose task another machine of our account submitted
         self.damaged: dict[str, str] = {}  # key → sha256 of a remote clip found not to match its sidecar
         self._beats: dict[str, asyncio.Task] = {}
+        # One write at a time per claim, so a heartbeat in flight never recreates a claim just released.
+        self._writing: dict[str, asyncio.Lock] = {}
         self._seen: dict[tuple[str, str], float] = {}
 
     # -- reading ---------------------------------------------------------------------------------
@@ -184,6 +187,7 @@ class ClaimBook:
             same = self._same_account(other, account)
             if not self._stale(other):
                 if same and other.task_id:
+                    self.following.add(key)
                     return Decision("follow", task_id=other.task_id, machine=other.machine)
                 message = f"rendering on {other.machine}" + (f" (task {other.task_id})" if other.task_id else "")
                 if message != told:
@@ -223,6 +227,9 @@ class ClaimBook:
             return Decision("cached", entry=entry)
         return Decision("owned")
 
+    def _lock(self, key: str) -> asyncio.Lock:
+        return self._writing.setdefault(key, asyncio.Lock())
+
     def _hold(self, key: str, body: dict[str, Any]) -> None:
         self.held[key] = body
         if key not in self._beats:
@@ -232,21 +239,22 @@ class ClaimBook:
         """Rewrite the heartbeat while the claim is ours; stop if someone took it over."""
         while True:
             await asyncio.sleep(self.heartbeat)
-            body = self.held.get(key)
-            if body is None:
-                return
-            try:
-                current = await self.read(key)
-                if current is None or current.run != self.run_id:
-                    self.held.pop(key, None)
-                    log.warning("the claim on %s was taken over by %s", body.get("shot"),
-                                current.machine if current else "nobody")
+            async with self._lock(key):
+                body = self.held.get(key)
+                if body is None:  # released
                     return
-                body["beat"] = int(body.get("beat", 0)) + 1
-                body["heartbeat"] = now_iso()
-                await asyncio.to_thread(self.store.write, self.store.claim_path(key), self._bytes(body))
-            except RemoteError as exc:  # the remote went away: the render goes on; others will see it stale
-                log.warning("cannot refresh the claim on %s: %s", body.get("shot"), exc)
+                try:
+                    current = await self.read(key)
+                    if current is None or current.run != self.run_id:
+                        self.held.pop(key, None)
+                        log.warning("the claim on %s was taken over by %s", body.get("shot"),
+                                    current.machine if current else "nobody")
+                        return
+                    body["beat"] = int(body.get("beat", 0)) + 1
+                    body["heartbeat"] = now_iso()
+                    await asyncio.to_thread(self.store.write, self.store.claim_path(key), self._bytes(body))
+                except RemoteError as exc:  # the remote went away: the render goes on; others see it stale
+                    log.warning("cannot refresh the claim on %s: %s", body.get("shot"), exc)
 
     async def note(self, key: str, **fields: Any) -> None:
         """Record the task id (or when the submit was sent) in our claim, for the other machines."""
@@ -255,21 +263,22 @@ class ClaimBook:
             return
         body.update(fields)
         try:
-            await asyncio.to_thread(self.store.write, self.store.claim_path(key), self._bytes(body))
+            async with self._lock(key):
+                if key in self.held:
+                    await asyncio.to_thread(self.store.write, self.store.claim_path(key), self._bytes(body))
         except RemoteError as exc:
             log.warning("cannot record %s in the claim on %s: %s", ", ".join(fields), body.get("shot"), exc)
 
     async def release(self, key: str, *, keep: bool = False) -> None:
         """Stop holding ``key``. ``keep``: a paid task may still run, so the claim stays for others to see
         (it goes stale, and they ask the provider before anything else); otherwise it is deleted."""
-        body = self.held.pop(key, None)
-        beat = self._beats.pop(key, None)
-        if beat is not None:
-            beat.cancel()
+        body = self.held.pop(key, None)  # the heartbeat sees it gone and ends
+        self._beats.pop(key, None)
         if body is None or keep:
             return
         path = self.store.claim_path(key)
-        await asyncio.to_thread(self.store.delete, path)
+        async with self._lock(key):  # after any heartbeat write in flight
+            await asyncio.to_thread(self.store.delete, path)
         name = path.rsplit("/", 1)[-1]
         for other in await asyncio.to_thread(self.store.names, "claims"):
             if other.startswith(f"{name}.") and other.endswith(".takeover"):
@@ -280,6 +289,8 @@ class ClaimBook:
         taken just for publishing, and not at all when another machine holds one."""
         if job.key in self.held:
             return await asyncio.to_thread(self.store.publish, entry, self.machine, replace=job.key in self.damaged)
+        if job.key in self.following:  # the same task's output as its holder's: the same bytes, safe to race
+            return await asyncio.to_thread(self.store.publish, entry, self.machine)
         body = self._body(job, None)
         if not await asyncio.to_thread(self.store.create, self.store.claim_path(job.key), self._bytes(body)):
             return False

@@ -88,7 +88,7 @@ class RemoteStore:
             if protocol == "s3":
                 # Fail over to local-only in seconds, not minutes, when the endpoint is down; listings are
                 # never cached, so a clip a teammate just published is seen.
-                options.update(use_listings_cache=False, retries=2, config_kwargs={
+                options.update(use_listings_cache=False, config_kwargs={
                     "connect_timeout": 5, "read_timeout": 60, "retries": {"max_attempts": 2, "mode": "standard"}})
             elif protocol == "file":
                 options = {"auto_mkdir": True}
@@ -256,15 +256,13 @@ class RemoteStore:
             tmp.unlink(missing_ok=True)
 
     def publish(self, entry: Entry, machine: str, *, replace: bool = False) -> bool:
-        """Upload a local entry: the clip, then its sidecar. False when the remote already has this clip,
-        or (unless ``replace``) another one for the key. ``replace`` (a damaged remote clip, replaced by
-        its claim's holder): the old sidecar goes first, so nobody pairs it with the new clip."""
+        """Upload a local entry: the clip, then its sidecar. False when the remote already has a clip for
+        the key, unless ``replace`` (a damaged remote clip, replaced by its claim's holder): then a sidecar
+        that names other bytes goes first, so nobody pairs it with the new clip."""
         existing = self.sidecar(entry.key)
-        if existing is not None and existing.get("sha256") == entry.sha256:
-            return False
         if existing is not None and not replace:
             return False
-        if existing is not None:
+        if existing is not None and existing.get("sha256") != entry.sha256:
             self.delete(self.sidecar_path(entry.key))
         with self._io(f"uploading {self.clip_path(entry.key)}"):
             if self.protocol == "file":
