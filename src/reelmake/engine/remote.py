@@ -216,12 +216,14 @@ class RemoteStore:
             return set()
         if len(wanted) > FEW_KEYS:
             return {name[:-5] for name in self.names("clips") if name.endswith(".json") and name[:-5] in wanted}
-        with self._io("looking up clips"):
-            found = self.fs.cat([self.sidecar_path(k) for k in wanted], on_error="omit")
-        return {k for k in wanted if self.sidecar_path(k) in found or self._strip(self.sidecar_path(k)) in found}
-
-    def _strip(self, path: str) -> str:
-        return self.fs._strip_protocol(path) if hasattr(self.fs, "_strip_protocol") else path
+        paths = {self.sidecar_path(k): k for k in wanted}
+        with self._io("looking up clips"):  # one concurrent batch on an object store
+            answers = self.fs.cat(list(paths), on_error="return")
+            faults = [a for a in answers.values() if isinstance(a, Exception) and not isinstance(a, FileNotFoundError)]
+            if faults:
+                raise faults[0]
+        return {key for path, key in paths.items()
+                if isinstance(answers.get(path, answers.get(path.lstrip("/"))), bytes)}
 
     def sidecar(self, key: str) -> dict[str, Any] | None:
         raw = self.read(self.sidecar_path(key))
