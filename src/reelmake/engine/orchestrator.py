@@ -289,8 +289,9 @@ class Orchestrator:
         try:
             if outcome.status == "rendered":
                 entry = await asyncio.to_thread(self.workspace.clips.get, job.key)
-                if entry is not None and await self.claims.publish(job, entry):
-                    self.on_event(job.shot_id, "downloading", "published to the shared store")
+                if entry is not None:
+                    self.on_event(job.shot_id, "running", "publishing to the team's store")
+                    await self.claims.publish(job, entry)
             state = await asyncio.to_thread(self.journal.state, job.key)
             await self.claims.release(job.key, keep=state is not None and state.in_flight)
         except RemoteError as exc:  # the clip is safe here; `reelmake push` publishes it later
