@@ -177,3 +177,24 @@ def test_planning_1000_shots_against_the_remote_takes_under_2_seconds(tmp_path: 
     assert {(r.status, r.where) for r in plan.rows} == {("cached", "remote")} and len(plan.rows) == 1000
     print(f"\nplan of 1,000 shots against the loopback S3 server: {elapsed:.2f} s")
     assert elapsed < 2.0
+
+
+# -- the conditional create claims rely on -------------------------------------------------------------------
+@pytest.fixture(params=["file", "s3"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> RemoteStore:
+    if request.param == "file":
+        return RemoteStore.open(f"file://{tmp_path / 'nas'}")
+    server = request.getfixturevalue("s3")
+    return RemoteStore.open(f"s3://{server.bucket()}/team")
+
+
+def test_exactly_one_of_many_machines_creates_a_claim(any_store: RemoteStore) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = any_store.claim_path("k" * 64)
+    with ThreadPoolExecutor(8) as pool:
+        won = list(pool.map(lambda i: any_store.create(path, f"machine {i}".encode()), range(8)))
+    assert won.count(True) == 1
+    assert any_store.read(path) == f"machine {won.index(True)}".encode()
+    any_store.delete(path)
+    assert any_store.read(path) is None and any_store.create(path, b"again")

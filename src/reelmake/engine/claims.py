@@ -95,7 +95,8 @@ class ClaimBook:
         self.salt = os.urandom(16)
         self.held: dict[str, dict[str, Any]] = {}
         self.following: set[str] = set()  # keys whose task another machine of our account submitted
-        self.damaged: dict[str, str] = {}  # key → sha256 of a remote clip found not to match its sidecar
+        self.damaged: dict[str, str] = {}
+        self._markers: dict[str, str] = {}  # key → the takeover marker this run created  # key → sha256 of a remote clip found not to match its sidecar
         self._beats: dict[str, asyncio.Task] = {}
         # One write at a time per claim, so a heartbeat in flight never recreates a claim just released.
         self._writing: dict[str, asyncio.Lock] = {}
@@ -215,6 +216,7 @@ class ClaimBook:
         marker = f"{self.store.claim_path(stale.key)}.{stale.version[:16]}.takeover"
         if not await asyncio.to_thread(self.store.create, marker, self._bytes(body)):
             return False  # another machine took this very claim first
+        self._markers[stale.key] = marker
         await asyncio.to_thread(self.store.write, self.store.claim_path(stale.key), self._bytes(body))
         return True
 
@@ -276,13 +278,11 @@ class ClaimBook:
         self._beats.pop(key, None)
         if body is None or keep:
             return
-        path = self.store.claim_path(key)
         async with self._lock(key):  # after any heartbeat write in flight
-            await asyncio.to_thread(self.store.delete, path)
-        name = path.rsplit("/", 1)[-1]
-        for other in await asyncio.to_thread(self.store.names, "claims"):
-            if other.startswith(f"{name}.") and other.endswith(".takeover"):
-                await asyncio.to_thread(self.store.delete, f"{path.rsplit('/', 1)[0]}/{other}")
+            await asyncio.to_thread(self.store.delete, self.store.claim_path(key))
+        marker = self._markers.pop(key, None)
+        if marker is not None:  # after the claim: while it stood, the marker kept others from re-taking it
+            await asyncio.to_thread(self.store.delete, marker)
 
     async def publish(self, job: RenderJob, entry: Entry) -> bool:
         """Publish a clip rendered here. Under our claim (paid renders); for a free render, under a claim

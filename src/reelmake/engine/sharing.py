@@ -98,7 +98,7 @@ async def pull_jobs(book: ClaimBook, jobs: list[RenderJob], transfer: Transfer |
     unique = list({job.key: job for job in jobs}.values())
 
     async def step(job: RenderJob) -> None:
-        if book.clips.get(job.key, verify=True) is not None:
+        if await asyncio.to_thread(book.clips.get, job.key, verify=True) is not None:
             transfer.present.append(job.shot_id)
             return
         try:
