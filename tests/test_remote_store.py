@@ -163,20 +163,27 @@ def test_wrong_credentials_are_a_clear_error(tmp_path: Path, monkeypatch: pytest
 
 # -- scale ------------------------------------------------------------------------------------------------
 @pytest.mark.slow
-def test_planning_1000_shots_against_the_remote_takes_under_2_seconds(tmp_path: Path, s3: MotoServer) -> None:  # noqa: F811
+def test_planning_1000_shots_against_the_remote_is_one_listing(tmp_path: Path, s3: MotoServer,  # noqa: F811
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """No round trip per shot: the whole plan is one listing of the bucket (its time is printed; the
+    number for the README comes from bench/bench_remote.py on a quiet machine)."""
     bucket = s3.bucket()
     shots = [{"id": f"s{i:04d}", "prompt": f"Shot {i}", "duration": 1} for i in range(1000)]
     path = checkout(tmp_path, f"s3://{bucket}/team", shots)
     project = open_project(path)
-    fs = s3.filesystem()
     sidecar = json.dumps({"sha256": "0" * 64, "size_bytes": 1}).encode()
-    fs.pipe({f"{bucket}/team/clips/{job.key}.{ext}": sidecar for job in project.jobs[""] for ext in ("mp4", "json")})
+    s3.filesystem().pipe({f"{bucket}/team/clips/{job.key}.{ext}": sidecar
+                          for job in project.jobs[""] for ext in ("mp4", "json")})
+    calls: list[str] = []
+    for name in ("names", "read", "sidecar"):
+        method = getattr(RemoteStore, name)
+        monkeypatch.setattr(RemoteStore, name, lambda self, *a, _m=method, _n=name, **k: calls.append(_n) or _m(self, *a, **k))
     started = time.perf_counter()
     plan = open_project(path).plan()
     elapsed = time.perf_counter() - started
     assert {(r.status, r.where) for r in plan.rows} == {("cached", "remote")} and len(plan.rows) == 1000
+    assert calls == ["names"]
     print(f"\nplan of 1,000 shots against the loopback S3 server: {elapsed:.2f} s")
-    assert elapsed < 2.0
 
 
 # -- the conditional create claims rely on -------------------------------------------------------------------
