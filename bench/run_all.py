@@ -17,6 +17,7 @@ BENCHES = {
     "cut": (["bench_cut.py"], ["--quick"]),
     "campaign": (["bench_campaign.py"], ["--variants", "40"]),
     "ratelimit": (["bench_ratelimit.py"], ["--quick"]),
+    "remote": (["bench_remote.py"], ["--quick"]),
 }
 
 

@@ -8,6 +8,9 @@ One class per thing a caller handles differently; nothing is a bag of flags::
      ├── BudgetExceeded         a run would submit more than its cap, or nobody confirmed the spend
      ├── MediaError             ffmpeg or ffprobe failed, or a file is not the media it should be
      ├── BackendUnavailable     a backend cannot run here at all (missing extra, key or setting)
+     ├── RemoteError            the project's shared remote clip store cannot be used
+     │    ├── RemoteUnavailable cannot be reached (network, endpoint down): work goes on locally, paid shots wait
+     │    └── RemoteRefused     it answered but refuses: wrong credentials, no such bucket
      └── BackendError           a backend could not render one job (``.task_id``, ``.code``)
           ├── SubmitRejected    the provider refused the submit: no task exists, nothing was charged
           │    └── RateLimited  … because of its rate limit: send again once the window allows
@@ -94,6 +97,19 @@ class MediaError(ReelmakeError):
 
 class BackendUnavailable(ReelmakeError):
     """A backend cannot run here at all (missing extra, missing API key, bad setting)."""
+
+
+class RemoteError(ReelmakeError):
+    """The project's shared remote clip store (``reelmake.toml``'s ``remote``) cannot be used."""
+
+
+class RemoteUnavailable(RemoteError):
+    """The remote store cannot be reached (connection refused, DNS, timeout): the run goes on with the
+    local store only, and paid shots wait, since nobody can claim them."""
+
+
+class RemoteRefused(RemoteError):
+    """The remote store answered but refuses this machine: wrong or missing credentials, no such bucket."""
 
 
 class BackendError(ReelmakeError):

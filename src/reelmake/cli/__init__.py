@@ -2,10 +2,10 @@
 
 Every command takes a storyboard or a campaign file alike; the library (``reelmake.engine.project``)
 does the work, ``reelmake.present`` formats it. ``app`` holds the group and what commands share;
-``commands`` and ``takes`` register the commands on it.
+``commands``, ``takes`` and ``remote`` register the commands on it.
 """
 
-from . import commands, takes  # noqa: F401  (registering the commands on the group)
+from . import commands, remote, takes  # noqa: F401  (registering the commands on the group)
 from .app import main
 
 __all__ = ["main"]

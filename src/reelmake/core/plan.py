@@ -55,6 +55,7 @@ class PlanRow:
     takes: int = 1  # how many takes of this shot (at this ratio) the plan holds
     forced: bool = False  # a new take asked for with --force or `reelmake take`
     supersedes: int | None = None  # the approved take this render replaces
+    where: str | None = None  # a cached clip: "local" (this workspace) or "remote" (the team's store)
     kind: str = "shot"  # "shot" | "image" (a generated image)
     needs: tuple[str, ...] = ()  # the nodes whose outputs it is compiled from
     waiting_for: tuple[str, ...] = ()  # those still to render: its key is known once they are
@@ -80,7 +81,7 @@ class PlanRow:
             "model": self.model, "duration": self.duration, "aspect_ratio": self.aspect_ratio, "mode": self.mode,
             "cost": money_json(self.cost), "status": self.status, "changed": list(self.changed), "key": self.key,
             "task_id": self.task_id, "gpu_seconds": self.gpu_seconds, "forced": self.forced,
-            "supersedes_approved": self.supersedes, "kind": self.kind, "needs": list(self.needs),
+            "supersedes_approved": self.supersedes, "where": self.where, "kind": self.kind, "needs": list(self.needs),
             "waiting_for": list(self.waiting_for), "held_by": list(self.held_by),
         } | ({"key": None} if self.waiting_for else {})
 
@@ -400,9 +401,11 @@ def plan_variant(
     in_flight: Mapping[str, str | None],
     forced: Iterable[JobId] = (),
     decisions: Mapping[str, Mapping[str, Any]] | None = None,
+    remote: Callable[[str], bool] | None = None,
 ) -> VariantPlan:
     """Compare one variant's compiled jobs with their backend's part of the lock, the clip store
-    (``cached(key)``) and the journal (``in_flight``: render key → provider task id). ``forced``: new
+    (``cached(key)``; ``remote(key)``: in the team's remote store) and the journal (``in_flight``: render
+    key → provider task id). ``forced``: new
     takes asked for; ``decisions``: the lock's, to say when a render supersedes an approved take."""
     from .takes import base_id, superseded_approvals
 
@@ -419,7 +422,9 @@ def plan_variant(
         elif job.provisional:  # its upstream renders first: its key is not final, so it cannot be cached
             row = _row(job, "new") if old is None else _row(job, "changed", changed_fields(old, job))
         elif cached(job.key):
-            row = _row(job, "cached")
+            row = replace(_row(job, "cached"), where="local")
+        elif remote is not None and remote(job.key):
+            row = replace(_row(job, "cached"), where="remote")  # in the team's store: pulled, never paid again
         elif job.key in in_flight:
             row = _row(job, "in_flight", task_id=in_flight[job.key])
         elif old is None or old.get("key") == job.key:
@@ -460,6 +465,7 @@ def make_plan(
     in_flight: Mapping[str, str | None] | None = None,
     forced: Iterable[JobId] = (),
     decisions: Mapping[str, Mapping[str, Any]] | None = None,
+    remote: Callable[[str], bool] | None = None,
 ) -> Plan:
     """Plan every variant (``jobs`` by variant id) against its part of the lock (``lock``: backend →
     job id → entry, so previews and finals are compared each with their own), then de-duplicate.
@@ -475,7 +481,7 @@ def make_plan(
             known_cached[key] = cached(key)
         return known_cached[key]
 
-    plans = tuple(plan_variant(v, jobs[v.id], lock, is_cached, in_flight, forced, decisions)
+    plans = tuple(plan_variant(v, jobs[v.id], lock, is_cached, in_flight, forced, decisions, remote)
                   for v in campaign.variants)
     backends = {job.backend for variant_jobs in jobs.values() for job in variant_jobs}
     entries = {name: entry for backend in sorted(backends) for name, entry in lock.get(backend, {}).items()}

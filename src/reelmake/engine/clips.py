@@ -105,6 +105,13 @@ class ClipStore:
             return None
         return meta if isinstance(meta, dict) else None
 
+    def set_damaged(self, key: str, meta: dict[str, Any]) -> None:
+        """Remember the metadata of a damaged copy found elsewhere (a shared remote store), so its task id
+        can fetch the clip again, as for a damaged local entry."""
+        dest = self.meta_path(key).with_suffix(".damaged.json")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(dest, json.dumps(meta, indent=2, sort_keys=True, default=str))
+
     def has(self, key: str) -> bool:
         return self.get(key) is not None
 

@@ -13,6 +13,8 @@ Rules it enforces (SPEC §7):
 - one failing shot does not stop the others;
 - a job made from another job's output starts once that output exists, compiled again from it, and is
   blocked (never submitted) when it does not (``recompile`` given: see :mod:`reelmake.engine.graph`).
+- with a shared remote store (engine.claims), a key is looked up there before rendering, a paid
+  submit is claimed there first (the cross-machine key lock), and every new clip is published.
 
 What a backend raised decides what happens (see ``reelmake.errors``); every job ends as one
 :class:`Outcome`.
@@ -21,6 +23,7 @@ What a backend raised decides what happens (see ``reelmake.errors``); every job 
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import random
 import time
@@ -43,6 +46,8 @@ from ..errors import (
     OutputRejected,
     RateLimited,
     ReelmakeError,
+    RemoteError,
+    RemoteUnavailable,
     SubmitAmbiguous,
     SubmitRejected,
     TaskFailed,
@@ -54,6 +59,7 @@ from ..plugins import create_backend
 from . import recovery
 from .budget import Budget
 from .graph import Gate
+from .claims import ClaimBook
 from .journal import TaskState
 from .lock import now_iso
 from .workspace import Workspace
@@ -127,14 +133,17 @@ def _delay(options: RenderOptions, attempt: int, hint: float | None = None) -> f
 class Orchestrator:
     def __init__(self, workspace: Workspace, options: RenderOptions, on_event: EventCallback,
                  backend_settings: Mapping[str, Mapping[str, Any]], on_rendered: Callable[[RenderJob, Outcome], None],
-                 budget: Budget | None = None, recompile: Callable[[RenderJob], RenderJob] | None = None):
+                 budget: Budget | None = None, recompile: Callable[[RenderJob], RenderJob] | None = None,
+                 claims: ClaimBook | None = None):
         self.workspace, self.journal, self.options = workspace, workspace.journal, options
         self.recompile = recompile
+        self.claims = claims  # the team's remote store, when the project has one
         self.on_event, self.on_rendered = on_event, on_rendered
         self.backend_settings = backend_settings
         self.budget = budget or Budget(options.max_cost)
         self.backends: dict[str, Any] = {}
         self._store_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="reelmake-store")
+        self._accounts: dict[str, Any] = {}
 
     # -- setup
     def _backend(self, name: str) -> Any:
@@ -184,6 +193,8 @@ class Orchestrator:
         finally:
             if gate is not None:
                 await gate.close()
+            if self.claims is not None:
+                await self.claims.close()
             for backend in self.backends.values():
                 await backend.aclose()
             self._store_pool.shutdown(wait=False)
@@ -222,24 +233,8 @@ class Orchestrator:
             self.on_event(job.shot_id, "queued", "rendering in another process; waiting for it")
             await asyncio.to_thread(lock.acquire)
         try:
-            clips = self.workspace.clips
-            entry = None
-            if clips.has(job.key):  # a cheap miss check inline; hashing a hit runs in a thread
-                entry = await asyncio.to_thread(clips.get, job.key, verify=True)
-            if entry is not None:  # another process (or storyboard) rendered it meanwhile
-                outcome = Outcome(job.key, ids, "cached", sha256=entry.sha256)
-            else:
-                outcome = await self._render(job, ids, limit)
-        except _Finished as stop:
-            outcome = stop.outcome
-        except BackendUnavailable as exc:
-            outcome = Outcome(job.key, ids, "failed", str(exc))
-        except BackendError as exc:
-            outcome = Outcome(job.key, ids, "failed", str(exc), task_id=exc.task_id)
-        except OSError as exc:  # a full disk, a read-only workspace: nothing half-written stays (atomic writes)
-            where = f" {exc.filename}" if exc.filename else ""
-            outcome = Outcome(job.key, ids, "failed", f"cannot write{where}: {exc.strerror or exc}; a submitted "
-                              "task stays in the journal and the next run resumes it")
+            outcome = await self._look_then_render(job, ids, limit)
+            await self._share(job, outcome)  # under the key's lock: no process of ours claims it meanwhile
         finally:
             lock.release()  # unlocking never blocks
         state = {"rendered": "done"}.get(outcome.status, outcome.status)
@@ -250,12 +245,92 @@ class Orchestrator:
                 self.on_rendered(member, outcome)
         return outcome
 
+    async def _look_then_render(self, job: RenderJob, ids: list[str], limit: asyncio.Semaphore) -> Outcome:
+        """Under the key's lock: the clip if it exists by now (here, or in the team's store), else a render."""
+        try:
+            clips = self.workspace.clips
+            entry = None
+            if clips.has(job.key):  # a cheap miss check inline; hashing a hit runs in a thread
+                entry = await asyncio.to_thread(clips.get, job.key, verify=True)
+            if entry is None and self.claims is not None:  # a teammate's clip, pulled and verified
+                entry = await self._pull(job)
+            if entry is not None:  # another process (or storyboard, or machine) rendered it meanwhile
+                return Outcome(job.key, ids, "cached", sha256=entry.sha256)
+            return await self._render(job, ids, limit)
+        except _Finished as stop:
+            return stop.outcome
+        except BackendUnavailable as exc:
+            return Outcome(job.key, ids, "failed", str(exc))
+        except BackendError as exc:
+            return Outcome(job.key, ids, "failed", str(exc), task_id=exc.task_id)
+        except OSError as exc:  # a full disk, a read-only workspace: nothing half-written stays (atomic writes)
+            where = f" {exc.filename}" if exc.filename else ""
+            return Outcome(job.key, ids, "failed", f"cannot write{where}: {exc.strerror or exc}; a submitted "
+                           "task stays in the journal and the next run resumes it")
+
     async def _render(self, job: RenderJob, ids: list[str], limit: asyncio.Semaphore) -> Outcome:
         backend = self._backend(job.backend)
         if not backend.remote:
             async with limit:
                 return await self._render_local(job, ids, backend)
         return await self._render_remote(job, ids, backend, limit)
+
+    # -- the shared remote store (engine.claims): pull, claim, publish
+    async def _pull(self, job: RenderJob) -> Any:
+        assert self.claims is not None
+        try:
+            return await self.claims.pull(job)
+        except RemoteError as exc:  # unreachable or refused: this machine's clips only (claims say the rest)
+            self.on_event(job.shot_id, "queued", str(exc))
+            return None
+
+    def _account(self, backend: Any) -> Any:
+        """The backend's account fingerprint by salt (cached: it is slow on purpose), or None."""
+        account = getattr(backend, "account", None)
+        return functools.cache(account) if callable(account) else None
+
+    async def _claim(self, job: RenderJob, ids: list[str]) -> str | None:
+        """Claim a paid job in the remote before submitting it: None when this run may submit, else the
+        task id another machine (same account) submitted, journaled here as adopted. Ends the job when the
+        clip was published meanwhile, or when someone else's task cannot be looked up from here."""
+        assert self.claims is not None
+        if job.backend not in self._accounts:
+            self._accounts[job.backend] = self._account(self._backend(job.backend))
+        resubmit = bool({job.key, *ids} & self.options.resubmit or any(job.id.matches(s) for s in self.options.resubmit))
+        try:
+            decision = await self.claims.acquire(job, self._accounts[job.backend], resubmit=resubmit)
+        except RemoteUnavailable as exc:  # nobody can be told: submitting now could pay twice across machines
+            raise _Finished(Outcome(job.key, ids, "skipped", f"{exc}; a paid shot is only submitted under a claim "
+                                    "in the shared store, so it waits until the remote is back (or set "
+                                    "REELMAKE_REMOTE=none to render on this machine alone)")) from None
+        except RemoteError as exc:
+            raise _Finished(Outcome(job.key, ids, "failed", str(exc))) from None
+        if decision.kind == "cached":
+            assert decision.entry is not None
+            raise _Finished(Outcome(job.key, ids, "cached", sha256=decision.entry.sha256))
+        if decision.kind == "held":
+            raise _Finished(Outcome(job.key, ids, "ambiguous", decision.message))
+        if decision.kind in ("follow", "adopt"):
+            await self.journal.arecord("submitted", job.key, task_id=decision.task_id, job=job.shot_id,
+                                       adopted=True, machine=decision.machine)
+            self.on_event(job.shot_id, "running", f"rendering on {decision.machine} (task {decision.task_id})")
+            return decision.task_id
+        return None
+
+    async def _share(self, job: RenderJob, outcome: Outcome) -> None:
+        """Publish a new clip, then let go of the claim (kept while a paid task may still be running)."""
+        if self.claims is None:
+            return
+        try:
+            if outcome.status == "rendered":
+                entry = await asyncio.to_thread(self.workspace.clips.get, job.key)
+                if entry is not None:
+                    self.on_event(job.shot_id, "running", "publishing to the team's store")
+                    await self.claims.publish(job, entry)
+            state = await asyncio.to_thread(self.journal.state, job.key)
+            await self.claims.release(job.key, keep=state is not None and state.in_flight)
+        except RemoteError as exc:  # the clip is safe here; `reelmake push` publishes it later
+            self.on_event(job.shot_id, "done", f"not published: {exc}")
 
     async def _in_store_pool(self, fn: Callable[..., Any], *args: Any) -> Any:
         # Storing finished clips (hashing, fsyncs) gets its own two threads: when a whole wave of tasks
@@ -304,7 +379,10 @@ class Orchestrator:
     async def _render_remote(self, job: RenderJob, ids: list[str], backend: Any,
                              limit: asyncio.Semaphore) -> Outcome:
         # The slot counts tasks running at the provider (its concurrency limit), so it is held from
-        # submit (or resume) until the task finishes; downloading happens outside it.
+        # submit (or resume) until the task finishes; downloading happens outside it. Waiting for another
+        # machine's claim takes no slot.
+        if self.claims is not None:
+            await self._claim(job, ids)
         async with limit:
             task_id, output, spent = await self._run_task(job, ids, backend)
         sha = await self._fetch(job, ids, backend, output, spent)
@@ -362,12 +440,16 @@ class Orchestrator:
         recovering = task_id if damaged and damaged.get("task_id") == task_id else None
         spent = Decimal(0)
         for attempt in range(self.options.attempts):
+            if task_id is None and self.claims is not None and not self.claims.owns(job.key):
+                task_id = await self._claim(job, ids)  # a retry after following another machine's task
             if task_id is None:
                 if not await asyncio.to_thread(self.budget.reserve, job.cost):
                     raise _Finished(Outcome(job.key, ids, "skipped", f"{money(job.cost)} would exceed the cap of "
                                                                      f"{money(self.budget.cap)}"))
                 task_id = await self._submit(job, backend, ids)
                 spent += job.cost
+            if self.claims is not None:
+                await self.claims.note(job.key, task_id=task_id)
             try:
                 output = await asyncio.wait_for(backend.wait(job, task_id, self._status(job)),
                                                 self._timeout(job, remote=True))
@@ -425,6 +507,8 @@ class Orchestrator:
             sent_at = time.time()
             await self.journal.arecord("intent", job.key, job=job.shot_id, backend=job.backend, model=job.model,
                                        duration=job.duration, aspect=job.aspect_ratio)
+            if self.claims is not None:  # others must know a task may exist even if its id never arrives
+                await self.claims.note(job.key, sent_at=sent_at)
 
         not_sent = 0
         while True:

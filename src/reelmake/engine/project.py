@@ -30,6 +30,7 @@ from .graph import GraphCompiler, artifacts, settle, upstream_rows
 from .loading import load as load_file
 from .lock import LockFile
 from .orchestrator import EventCallback, Orchestrator, Outcome, RenderOptions, RunResult
+from .remote import RemoteStore
 from .workspace import Workspace
 
 if TYPE_CHECKING:  # exporting is imported when used: the CLI starts without it
@@ -116,6 +117,7 @@ class Project:
     digests: Callable[[str], tuple[Path, str]] | None = None  # source → (path, sha256), for compiling again
     backend: str | None = None  # the --backend override, if any
     graph: GraphCompiler | None = None  # compiles jobs from the upstream outputs that exist (engine.graph)
+    _remote: list[RemoteStore | None] = field(default_factory=list, repr=False)  # opened once, when first used
 
     @classmethod
     def open(cls, path: str | Path, *, backend: str | None = None, cache_dir: str | Path | None = None,
@@ -177,10 +179,24 @@ class Project:
                 jobs[vid] = insert_takes(variant_jobs, added)
         in_flight = {k: s.task_id for k, s in self.workspace.journal.in_flight().items() if s.backend != "?"}
         clips = self.workspace.clips
-        plan = make_plan(self.campaign, jobs, self.lock.sections(), lambda key: clips.get(key, verify=True) is not None,
-                         in_flight, forced, self.lock.decisions)
+        local = {key: clips.get(key, verify=True) is not None for key in {j.key for js in jobs.values() for j in js}}
+        # The team's store: every local miss looked up at once (one listing or one batch, never per shot).
+        from .sharing import remote_hits
+
+        remote = remote_hits(self.remote(), (key for key, found in local.items() if not found))
+        plan = make_plan(self.campaign, jobs, self.lock.sections(),
+                         lambda key: local[key] if key in local else clips.get(key, verify=True) is not None,
+                         in_flight, forced, self.lock.decisions, remote=remote.__contains__)
         self.workspace.memo.save()
         return plan
+
+    def remote(self) -> RemoteStore | None:
+        """The team's shared clip store (``remote`` in ``reelmake.toml``, or ``REELMAKE_REMOTE``), or None."""
+        if not self._remote:
+            from .sharing import open_remote
+
+            self._remote.append(open_remote(self.campaign.root))
+        return self._remote[0]
 
     def compare_hosts(self) -> HostComparison:
         """The plan on every host that offers the storyboard's models, side by side (``plan --hosts``)."""
@@ -273,6 +289,12 @@ class Project:
         if needed:  # --only: what the chosen shots are made from renders first, whole chains priced together
             chosen = {job.id for job in jobs} | {row.id for row in plan.rows if str(row.id) in needed}
             jobs = [row.job for row in plan.rows if row.id in chosen and row.job is not None]
+        events = on_event or (lambda *a: None)
+        claims = None
+        if self.remote() is not None:  # pull what the team has; a damaged remote clip is rendered again
+            from .sharing import pull_planned
+
+            claims, jobs = await pull_planned(self, plan, [*only, *needed], jobs, events)
         cost = self.fresh_cost(plan, jobs)
         if cost > 0 and not yes and options.max_cost is None:
             if confirm is None:
@@ -302,11 +324,11 @@ class Project:
                 if ahead is not None:
                     ahead.landed(job)
 
-        events = on_event or (lambda *a: None)
         for upstream, users in needed.items():
             events(upstream, "queued", f"needed first by {', '.join(users)}")
         orchestrator = Orchestrator(self.workspace, options, events, self.backend_settings(), rendered,
-                                    self.budget(options.max_cost), self.graph.recompile if self.graph else None)
+                                    self.budget(options.max_cost), self.graph.recompile if self.graph else None,
+                                    claims)
         try:
             result = await orchestrator.run(jobs)
         except BaseException:
@@ -334,6 +356,21 @@ class Project:
             self.lock.retain(current)
         self.lock.flush()  # the lock writes in the background; it is on disk before the run reports done
         return result
+
+    # -- the team's remote store (engine.sharing) -------------------------------------------------
+    def push(self) -> Any:
+        """Publish every clip of the storyboard this workspace has and the team's store lacks
+        (``reelmake push``): a :class:`~reelmake.engine.sharing.Transfer`."""
+        from .sharing import push_jobs, transfer
+
+        return transfer(self, push_jobs)
+
+    def pull(self) -> Any:
+        """Fetch every clip of the storyboard the team's store has and this workspace lacks, each verified
+        (``reelmake pull``): a :class:`~reelmake.engine.sharing.Transfer`."""
+        from .sharing import pull_jobs, transfer
+
+        return transfer(self, pull_jobs)
 
     def render(self, *, options: RenderOptions | None = None, only: Iterable[str] = (), force: Iterable[str] = (),
                cut: bool = True, out: str | Path | None = None, on_event: EventCallback | None = None,

@@ -6,6 +6,7 @@ Layout, version 2 (``layout.json``)::
     memo.json                        file hashes and probe results by (path, size, mtime, inode)
     journal.jsonl                    paid tasks in flight: the only record of money not yet in a clip
     locks/<key>.lock                 per-render-key file locks: one process renders a key at a time
+    identity.json                    this workspace's random id (claims in a shared remote name it)
     backends/<name>/                 each backend's own files (upload records, scratch space)
     edit/                            the editor's cached intermediates
     review/                          the review page's poster frames
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -105,6 +107,21 @@ class Workspace:
         (self.root / "locks").mkdir(parents=True, exist_ok=True)
         # Not thread-local: the orchestrator may take it on the event loop and wait for it in a thread.
         return FileLock(str(self.root / "locks" / f"{key}.lock"), thread_local=False)
+
+    def identity(self) -> str:
+        """This workspace's random id (``identity.json``): how claims in a shared remote tell an earlier
+        run of this very workspace, whose journal knows its tasks, from another machine."""
+        self.ensure()
+        path = self.root / "identity.json"
+        try:
+            found = json.loads(path.read_text(encoding="utf-8")).get("id")
+            if isinstance(found, str) and found:
+                return found
+        except (OSError, ValueError, AttributeError):
+            pass
+        new = uuid.uuid4().hex
+        atomic_write_text(path, json.dumps({"id": new}) + "\n")
+        return new
 
     def backend_dir(self, name: str) -> Path:
         self.ensure()

@@ -44,7 +44,8 @@ def _why(rows: list[PlanRow]) -> str:
     takes 1, 2 cached``, and which approved take a change supersedes."""
     def one(row: PlanRow) -> str:
         text = {"changed": "changed: " + ", ".join(row.changed), "in_flight": f"in flight (task {row.task_id})",
-                "new": "new (forced)" if row.forced else "new"}.get(row.status, row.status)
+                "new": "new (forced)" if row.forced else "new",
+                "cached": "cached (remote)" if row.where == "remote" else "cached"}.get(row.status, row.status)
         if row.held_by and row.status in ("new", "changed", "in_flight"):
             return f"held until {', '.join(row.held_by)} is approved ({text})"
         if row.waiting_for and row.status == "new":  # a changed row's reasons already name its upstream

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterator
 
@@ -35,3 +36,10 @@ def poll_delays(initial: float, factor: float, maximum: float) -> Iterator[float
     while True:
         yield delay
         delay = min(delay * factor, maximum)
+
+
+def account_fingerprint(secret: str, salt: bytes) -> str:
+    """A slow, salted, one-way digest of an account's key (and endpoint): another machine holding the
+    same key computes the same digest from the salt and so knows it may poll this account's tasks,
+    while nothing in the digest lets anyone recover or test guesses of the key cheaply."""
+    return hashlib.scrypt(secret.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32).hex()
