@@ -16,7 +16,6 @@ import pytest
 from click.testing import CliRunner, Result
 
 from reelmake.cli import main
-from tests.conftest import make_image
 
 GOOD = """\
 reelmake: 1

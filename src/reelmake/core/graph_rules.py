@@ -10,7 +10,7 @@ from ..plugins import known_backends
 from .compile import frame_name, image_reference_names, image_size
 from .graph import dependants, find_cycle, is_image_node
 from .mentions import find_mentions
-from .model import Generate, Shot, Storyboard
+from .model import Generate, Shot
 
 if TYPE_CHECKING:
     from .rules import _Report
