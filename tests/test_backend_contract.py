@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -242,3 +243,23 @@ def test_a_paid_backend_without_its_key_refuses_before_anything_is_sent(harness:
     with pytest.raises(BackendUnavailable):
         backend.preflight([_job(harness, tmp_path)])
     assert harness.submissions is not None and harness.submissions() == 0
+
+
+def test_a_paid_backend_names_its_account_for_claims_without_revealing_the_key(
+        harness: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Claims in a shared store are per account: the fingerprint is stable for one key, differs for
+    another, never contains the key, and is None without one (an unknown account claims nothing)."""
+    if not get_plugin(harness.name).remote:
+        pytest.skip("free backends need no key")
+    backend = _backend(harness, tmp_path)
+    first = backend.account(b"salt")
+    assert first and first == backend.account(b"salt") and first != backend.account(b"other salt")
+    variables = [v for v in ("WAVESPEED_API_KEY", "FAL_KEY", "KLING_ACCESS_KEY", "KLING_SECRET_KEY")
+                 if v in os.environ]
+    for variable in variables:
+        assert os.environ[variable] not in first
+        monkeypatch.setenv(variable, "another-key-of-another-account")
+    assert backend.account(b"salt") not in (None, first)
+    for variable in variables:
+        monkeypatch.delenv(variable)
+    assert backend.account(b"salt") is None

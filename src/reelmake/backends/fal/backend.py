@@ -48,7 +48,7 @@ from ...errors import (
 from ...jobs import Ambiguity, Reconciliation, RenderJob, SendHook, StatusCallback, TaskOutput
 from ..remote.backend import HostedBackend
 from ..remote.http import check_url, retry_after_seconds
-from ..remote.keys import account_fingerprint, read_key
+from ..remote.keys import read_key
 from ..remote.refs import replace_refs
 from ..remote.uploads import UploadCache
 from .storage import LIFETIME, FalStorage
@@ -90,6 +90,7 @@ class FalBackend(HostedBackend):
     name = "fal"
     host = "fal"
     log = log
+    key_envs = (KEY_ENV,)
 
     def __init__(self, settings: Mapping[str, Any], folder: Path | None = None) -> None:
         super().__init__(settings)
@@ -100,13 +101,12 @@ class FalBackend(HostedBackend):
         self._storage: FalStorage | None = None
         self._key = ""
 
+    @property
+    def api_url(self) -> str:
+        return self.queue_url
+
     def __repr__(self) -> str:  # the key must not show up in reprs
         return f"FalBackend(queue_url={self.queue_url!r})"
-
-    def account(self, salt: bytes) -> str | None:
-        """This account's fingerprint for claims in a shared remote store (see ``account_fingerprint``)."""
-        key = os.environ.get(KEY_ENV, "").strip()
-        return account_fingerprint(f"{self.queue_url}\n{key}", salt) if key else None
 
     def preflight(self, jobs: list[RenderJob]) -> None:
         """Fail before anything is uploaded or spent: a missing key or a disallowed base URL."""

@@ -51,7 +51,7 @@ from ...errors import (
 from ...jobs import Ambiguity, Reconciliation, RenderJob, SendHook, StatusCallback, TaskOutput
 from ..remote.backend import HostedBackend
 from ..remote.http import check_url, retry_after_seconds
-from ..remote.keys import account_fingerprint, read_key
+from ..remote.keys import read_key
 from ..remote.refs import replace_refs
 from .attempts import Attempts
 
@@ -82,6 +82,7 @@ class KlingBackend(HostedBackend):
     name = "kling"
     host = "Kling"
     log = log
+    key_envs = (ACCESS_KEY_ENV, SECRET_KEY_ENV)
 
     def __init__(self, settings: Mapping[str, Any], folder: Path | None = None) -> None:
         super().__init__(settings)
@@ -92,11 +93,6 @@ class KlingBackend(HostedBackend):
 
     def __repr__(self) -> str:  # the keys must not show up in reprs
         return f"KlingBackend(base_url={self.base_url!r})"
-
-    def account(self, salt: bytes) -> str | None:
-        """This account's fingerprint for claims in a shared remote store (see ``account_fingerprint``)."""
-        access, secret = (os.environ.get(v, "").strip() for v in (ACCESS_KEY_ENV, SECRET_KEY_ENV))
-        return account_fingerprint(f"{self.base_url}\n{access}\n{secret}", salt) if access and secret else None
 
     def preflight(self, jobs: list[RenderJob]) -> None:
         """Fail before anything is sent: missing keys or a disallowed base URL."""

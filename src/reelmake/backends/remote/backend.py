@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -17,20 +18,23 @@ import httpx
 from ...errors import NotSent, SubmitAmbiguous, Transient
 from ...jobs import RenderJob, SendHook, StatusCallback, TaskOutput
 from .download import download_and_verify
-from .keys import poll_delays
+from .keys import account_fingerprint, poll_delays
 
 GET_ATTEMPTS = 6  # tries of a safe-to-repeat GET before it is Transient
 
 
 class HostedBackend:
     """A base for hosted backends. A subclass sets ``name``, ``host`` (the provider in messages) and ``log``,
-    implements ``preflight`` (which reads the keys), and, to use ``_post_once``, ``_get`` and ``_polls``,
-    ``_headers`` and ``_ambiguous``."""
+    ``key_envs`` (the environment variables holding its credentials) and ``base_url`` (the API they are
+    sent to; ``api_url`` where that differs), implements ``preflight`` (which reads the keys), and, to use ``_post_once``, ``_get`` and
+    ``_polls``, ``_headers`` and ``_ambiguous``."""
 
     remote = True
     name: str
     host: str
     log: logging.Logger
+    key_envs: tuple[str, ...]
+    base_url: str
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
         self.settings = dict(settings)
@@ -43,6 +47,16 @@ class HostedBackend:
         self.timeout = httpx.Timeout(float(self.settings.get("read_timeout", 30.0)),
                                      connect=float(self.settings.get("connect_timeout", 10.0)))
         self._client: httpx.AsyncClient | None = None
+
+    @property
+    def api_url(self) -> str:
+        return self.base_url
+
+    def account(self, salt: bytes) -> str | None:
+        """This account's fingerprint for claims in a shared remote store: the API's address and the
+        credentials, hashed with the store's salt (see ``account_fingerprint``); None without credentials."""
+        secrets = [os.environ.get(name, "").strip() for name in self.key_envs]
+        return account_fingerprint("\n".join([self.api_url, *secrets]), salt) if all(secrets) else None
 
     def preflight(self, jobs: list[RenderJob]) -> None:
         raise NotImplementedError

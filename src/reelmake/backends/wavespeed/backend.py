@@ -44,7 +44,7 @@ from ...errors import (
 from ...jobs import Ambiguity, Reconciliation, RenderJob, SendHook, StatusCallback, TaskOutput, is_file_ref
 from ..remote.backend import HostedBackend
 from ..remote.http import check_url, retry_after_seconds
-from ..remote.keys import account_fingerprint, poll_delays, read_key
+from ..remote.keys import poll_delays, read_key
 from ..remote.pacing import SubmitScheduler
 from ..remote.uploads import UploadCache
 from . import reconcile as history
@@ -81,6 +81,7 @@ class WaveSpeedBackend(HostedBackend):
     name = "wavespeed"
     host = "WaveSpeed"
     log = log
+    key_envs = (KEY_ENV,)
 
     def __init__(self, settings: Mapping[str, Any], folder: Path | None = None) -> None:
         super().__init__(resolve(settings))
@@ -99,11 +100,6 @@ class WaveSpeedBackend(HostedBackend):
         return f"WaveSpeedBackend(base_url={self.base_url!r})"
 
     # --- setup ------------------------------------------------------------------------------
-
-    def account(self, salt: bytes) -> str | None:
-        """This account's fingerprint for claims in a shared remote store (see ``account_fingerprint``)."""
-        key = os.environ.get(KEY_ENV, "").strip()
-        return account_fingerprint(f"{self.base_url}\n{key}", salt) if key else None
 
     def preflight(self, jobs: list[RenderJob]) -> None:
         """Fail before anything is uploaded or spent: a missing key or a disallowed base URL."""
