@@ -99,6 +99,24 @@ def target_options(command):
     return command
 
 
+def executor_options(command):
+    """``--executor``/``--address``: where local renders and cuts run (default: reelmake.toml, else here)."""
+    command = click.option("--address", metavar="ADDRESS",
+                           help="The Ray cluster: auto, ray://HOST:PORT or HOST:PORT (default: reelmake.toml's "
+                                "[ray] address, else RAY_ADDRESS or a new local instance).")(command)
+    return click.option("--executor", type=click.Choice(["in-process", "ray"]),
+                        help="Run local-model renders and cuts in this process (default) or on a Ray cluster "
+                             "(pip install 'reelmake[ray]'); paid APIs are always called from here.")(command)
+
+
+def _executor(project, executor: str | None, address: str | None, jobs: int | None = None):
+    """The executor for this command, as a context manager (None inside for in-process)."""
+    from ..engine.executors import choose_executor, open_executor
+
+    choice = choose_executor(executor, address, project.campaign.root)
+    return open_executor(choice, jobs=jobs, on_note=lambda note: click.echo(click.style(note, dim=True), err=True))
+
+
 def _open(path: str, backend: str | None, cache_dir: str | None, variants: tuple[str, ...]):
     from ..engine.project import Project
 

@@ -19,6 +19,7 @@ from .app import (
     _adopt,
     _confirm,
     _emit_json,
+    _executor,
     _ids,
     _open,
     _report,
@@ -26,6 +27,7 @@ from .app import (
     _usd,
     backend_option,
     cache_option,
+    executor_options,
     json_option,
     main,
     target_options,
@@ -117,9 +119,11 @@ def plan(path: str, backend: str | None, cache_dir: str | None, as_json: bool, v
 @click.option("--out", type=click.Path(file_okay=False), help="Deliverables folder (default out/<stem>/).")
 @click.option("--timeout", type=float, callback=_seconds, metavar="SECONDS", help="Per-shot time limit.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before spending money.")
+@executor_options
 def render(path: str, backend: str | None, cache_dir: str | None, as_json: bool, variants: tuple[str, ...],
            jobs: int | None, max_cost: Decimal | None, only: str | None, force: str | None, resubmit: str | None,
-           adopt: dict[str, str], price_check: bool, no_cut: bool, out: str | None, timeout: float | None, yes: bool) -> None:
+           adopt: dict[str, str], price_check: bool, no_cut: bool, out: str | None, timeout: float | None, yes: bool,
+           executor: str | None, address: str | None) -> None:
     """Render what the plan says, in parallel, then cut every deliverable (every variant of a campaign,
     rendering shots they share once).
 
@@ -141,13 +145,14 @@ def render(path: str, backend: str | None, cache_dir: str | None, as_json: bool,
                             timeout=timeout)
     progress = present.Progress([j.shot_id for j in chosen], live=present.is_terminal() and not as_json,
                                 quiet=as_json)
-    with progress:
-        result = asyncio.run(project.render_async(the_plan, options, only=_ids(only), on_event=progress, yes=yes,
-                                                  confirm=_confirm if sys.stdin.isatty() else None,
-                                                  price_check=price_check))
-    summary = RenderSummary(the_plan, result)
-    if not no_cut and not result.interrupted:
-        project.cut(summary=summary, out=out)
+    with _executor(project, executor, address, jobs) as runner:
+        with progress:
+            result = asyncio.run(project.render_async(the_plan, options, only=_ids(only), on_event=progress, yes=yes,
+                                                      confirm=_confirm if sys.stdin.isatty() else None,
+                                                      price_check=price_check, executor=runner))
+        summary = RenderSummary(the_plan, result)
+        if not no_cut and not result.interrupted:
+            project.cut(summary=summary, out=out, executor=runner)
     _report(summary, as_json)
     sys.exit(EXIT_INTERRUPTED if result.interrupted else EXIT_OK if summary.ok else EXIT_FAIL)
 
@@ -160,13 +165,16 @@ def render(path: str, backend: str | None, cache_dir: str | None, as_json: bool,
 @click.option("--draft", is_flag=True, help="Half resolution, fast preset: a quick review cut.")
 @click.option("--approved-only", is_flag=True, help="Put a slate where a shot has no approved take.")
 @click.option("--out", type=click.Path(file_okay=False), help="Deliverables folder (default out/<stem>/).")
+@executor_options
 def cut(path: str, backend: str | None, cache_dir: str | None, as_json: bool, variants: tuple[str, ...],
-        deliverable: str | None, partial: bool, draft: bool, approved_only: bool, out: str | None) -> None:
+        deliverable: str | None, partial: bool, draft: bool, approved_only: bool, out: str | None,
+        executor: str | None, address: str | None) -> None:
     """Stitch deliverables from rendered clips only (never renders): each shot's approved take, else its
     newest. Exit 0, or 1 on failure."""
     project = _open(path, backend, cache_dir, variants)
-    summary = project.cut(out=out, deliverable=deliverable, partial=partial, draft=draft,
-                          approved_only=approved_only)
+    with _executor(project, executor, address) as runner:
+        summary = project.cut(out=out, deliverable=deliverable, partial=partial, draft=draft,
+                              approved_only=approved_only, executor=runner)
     _report(summary, as_json)
     sys.exit(EXIT_OK if summary.cuts.ok else EXIT_FAIL)
 
