@@ -47,6 +47,7 @@ class Cuts:
     outputs: dict[str, dict[str, Path]] = field(default_factory=dict)
     errors: dict[str, dict[str, str]] = field(default_factory=dict)
     loudness: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    reports: dict[str, dict[str, Any]] = field(default_factory=dict)  # the editor's CutReport of each one cut
 
     @property
     def ok(self) -> bool:
@@ -348,7 +349,7 @@ class Project:
             mine = {k[len(prefix):]: v for k, v in failed.items() if k.startswith(prefix)}
             out_dir = self.out_dir(variant, out)
             remove_stale_temps(out_dir)  # what a killed cut left half-written beside the deliverables
-            for found in (summary.cuts.outputs, summary.cuts.errors, summary.cuts.loudness):
+            for found in (summary.cuts.outputs, summary.cuts.errors, summary.cuts.loudness, summary.cuts.reports):
                 found.setdefault(variant.id, {})
             shots = {shot: found for (vid, shot), found in approvals.items() if vid == variant.id}
             for spec in cut_specs(variant.storyboard, jobs[variant.id], self.workspace, mine, only=deliverable,
@@ -364,6 +365,7 @@ class Project:
             else:
                 summary.cuts.outputs[result.variant][result.name] = result.report.path
                 summary.cuts.loudness[result.variant][result.name] = result.report.loudness
+                summary.cuts.reports[result.variant][result.name] = result.report
         return summary
 
     # -- decisions ---------------------------------------------------------------------------

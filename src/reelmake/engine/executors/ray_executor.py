@@ -21,7 +21,7 @@ import ray
 
 from ...errors import BackendUnavailable
 from ..cutting import CutResult, CutTask
-from .ray_render import NodeFacts, RayLocalBackend
+from .ray_render import NodeFacts, RayLocalBackend, one_line
 from .ray_workers import cut_on_worker
 
 log = logging.getLogger("reelmake.executors.ray")
@@ -34,6 +34,7 @@ class RayExecutor:
         self.owned = owned  # this executor called ray.init, so it disconnects at close
         self.jobs = jobs
         self.on_note = on_note
+        self.backends: list[RayLocalBackend] = []  # what this executor stood in for, newest last
 
     @classmethod
     def connect(cls, address: str | None, *, jobs: int | None = None,
@@ -59,7 +60,7 @@ class RayExecutor:
             if address and os.environ.get("RAY_AUTH_MODE") is None:
                 hint = (" (a cluster with token authentication, Ray's default, needs RAY_AUTH_MODE=token and its "
                         "token in RAY_AUTH_TOKEN or ~/.ray/auth_token)")
-            raise BackendUnavailable(f"cannot connect to {where}: {_first_line(exc)}{hint}") from None
+            raise BackendUnavailable(f"cannot connect to {where}: {one_line(exc)}{hint}") from None
         executor = cls(owned=True, jobs=jobs, on_note=on_note)
         nodes = executor.nodes()
         on_note(f"Ray: connected to {len(nodes)} node(s), {sum(int(n.cpus) for n in nodes)} CPU(s), "
@@ -73,7 +74,9 @@ class RayExecutor:
                 for n in ray.nodes() if n.get("Alive")]
 
     def local_backend(self, name: str, settings: Mapping[str, Any]) -> RayLocalBackend:
-        return RayLocalBackend(name, dict(settings), self.nodes, cap=self.jobs, on_note=self.on_note)
+        backend = RayLocalBackend(name, dict(settings), self.nodes, cap=self.jobs, on_note=self.on_note)
+        self.backends.append(backend)
+        return backend
 
     def cut(self, tasks: list[CutTask]) -> list[CutResult]:
         """Each deliverable a Ray task of one CPU; results in the tasks' order. A task whose worker
@@ -94,7 +97,7 @@ class RayExecutor:
                         results[index[ref]] = ray.get(ref)
                     except ray.exceptions.RayError as exc:
                         results[index[ref]] = CutResult(task.variant, task.name,
-                                                        error=f"cut on Ray failed: {_first_line(exc)}")
+                                                        error=f"cut on Ray failed: {one_line(exc)}")
         except BaseException:  # Ctrl-C: stop the cuts still running (their outputs are written atomically)
             for ref in pending:
                 ray.cancel(ref, force=True)
@@ -127,11 +130,6 @@ def _stay_on_loopback() -> None:
     from ray._private import ray_constants
 
     ray_constants.ENABLE_RAY_CLUSTER = False
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 __all__ = ["RayExecutor"]

@@ -16,6 +16,7 @@ store, the lock file, events) while the rendering happens on the cluster:
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,6 +118,7 @@ class RayLocalBackend:
     remote: bool = False
     workers: list[_Worker] = field(default_factory=list)
     blobs: dict[str, Any] = field(default_factory=dict)
+    loads: dict[str, int] = field(default_factory=dict)  # worker → models it had loaded after its last shot
     _idle: asyncio.Queue | None = None
     _alive: int = 0
 
@@ -149,7 +151,7 @@ class RayLocalBackend:
             raise BackendUnavailable(f"the Ray workers for {self.name} did not start within {START_TIMEOUT:g} s; is "
                                      "the cluster busy, or short of the CPUs/GPUs it reports?") from None
         except ray.exceptions.RayError as exc:
-            raise BackendUnavailable(f"the Ray workers for {self.name} could not start: {_first_line(exc)}") from None
+            raise BackendUnavailable(f"the Ray workers for {self.name} could not start: {one_line(exc)}") from None
         for worker, answer, found in zip(self.workers, answers, places, strict=True):
             if answer is not None:
                 raise BackendUnavailable(f"on Ray node {found['node']}: {answer}")
@@ -172,16 +174,17 @@ class RayLocalBackend:
         except ray.exceptions.RayActorError as exc:
             alive = await self._still_alive(worker)
             raise BackendError(f"shot {job.shot_id}: its Ray worker ({worker.label}) died, and the "
-                               f"{MAX_TASK_RETRIES} retries too: {_first_line(exc)}") from None
+                               f"{MAX_TASK_RETRIES} retries too: {one_line(exc)}") from None
         except ray.exceptions.OutOfMemoryError as exc:
             raise BackendError(f"shot {job.shot_id}: Ray stopped its worker ({worker.label}) for lack of memory on "
-                               f"the node: {_first_line(exc)}", code="out_of_memory") from None
+                               f"the node: {one_line(exc)}", code="out_of_memory") from None
         except ray.exceptions.RayError as exc:
-            raise BackendError(f"shot {job.shot_id}: Ray could not render it: {_first_line(exc)}") from None
+            raise BackendError(f"shot {job.shot_id}: Ray could not render it: {one_line(exc)}") from None
         finally:
             self._give_back(worker, alive)
         if isinstance(result, Failed):
             raise BackendError(result.error, code=result.code)
+        self.loads[worker.label] = result.loads
         if result.restarted:
             on_status("running", "retried on a restarted Ray worker: the one rendering it died")
         await asyncio.to_thread(_receive, job, result, dest)
@@ -246,9 +249,16 @@ def _receive(job: RenderJob, result: Rendered, dest: Path) -> None:
         raise BackendError(f"shot {job.shot_id}: the clip arrived damaged from its Ray worker (hash mismatch)")
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+def one_line(exc: BaseException) -> str:
+    """What went wrong, in one line: Ray's messages run to a traceback. An actor whose constructor
+    raised ends its message with that exception (``BackendUnavailable: …``); others start with it."""
+    lines = [line.strip() for line in _ANSI.sub("", str(exc)).splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    return lines[-1] if getattr(exc, "actor_init_failed", False) else lines[0]
 
 
-__all__ = ["NodeFacts", "Placement", "RayLocalBackend", "actor_settings", "placement", "wants_gpu"]
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+__all__ = ["NodeFacts", "Placement", "RayLocalBackend", "actor_settings", "one_line", "placement", "wants_gpu"]
