@@ -17,6 +17,7 @@ BENCHES = {
     "cut": (["bench_cut.py"], ["--quick"]),
     "campaign": (["bench_campaign.py"], ["--variants", "40"]),
     "ratelimit": (["bench_ratelimit.py"], ["--quick"]),
+    "ray": (["bench_ray.py"], ["--variants", "us-15,us-30", "--draft"]),  # needs the reelmake[ray] extra
 }
 
 
