@@ -18,6 +18,7 @@ BENCHES = {
     "campaign": (["bench_campaign.py"], ["--variants", "40"]),
     "ratelimit": (["bench_ratelimit.py"], ["--quick"]),
     "remote": (["bench_remote.py"], ["--quick"]),
+    "ray": (["bench_ray.py"], ["--variants", "us-15,us-30", "--draft"]),  # needs the reelmake[ray] extra
 }
 
 

@@ -74,6 +74,8 @@ class BackendPlugin:
       storyboard is loaded from disk, reported as warnings, and enforced by ``preflight`` at render.
     - ``runtime_settings``: the block as the backend needs it at run time (paths made absolute against
       the storyboard's directory). Render keys always use the block as written.
+    - ``gpu``: a local backend that renders on a GPU when there is one (``device`` setting): an
+      executor with GPUs (Ray) gives each of its workers one.
     """
 
     name: str
@@ -85,6 +87,7 @@ class BackendPlugin:
     environment: Callable[[Mapping[str, Any], Path], list[SettingProblem]] = _no_problems
     runtime_settings: Callable[[Mapping[str, Any], Path], dict[str, Any]] = _as_written
     description: str = ""
+    gpu: bool = False
 
 
 @runtime_checkable

@@ -101,6 +101,24 @@ def target_options(command):
     return command
 
 
+def executor_options(command):
+    """``--executor``/``--address``: where local renders and cuts run (default: reelmake.toml, else here)."""
+    command = click.option("--address", metavar="ADDRESS",
+                           help="The Ray cluster: auto, ray://HOST:PORT or HOST:PORT (default: reelmake.toml's "
+                                "[ray] address, else RAY_ADDRESS or a new local instance).")(command)
+    return click.option("--executor", type=click.Choice(["in-process", "ray"]),
+                        help="Run local-model renders and cuts in this process (default) or on a Ray cluster "
+                             "(pip install 'reelmake[ray]'); paid APIs are always called from here.")(command)
+
+
+def _executor(project, executor: str | None, address: str | None, jobs: int | None = None):
+    """The executor for this command, as a context manager (None inside for in-process)."""
+    from ..engine.executors import choose_executor, open_executor
+
+    choice = choose_executor(executor, address, project.campaign.root)
+    return open_executor(choice, jobs=jobs, on_note=lambda note: click.echo(click.style(note, dim=True), err=True))
+
+
 def _open(path: str, backend: str | None, cache_dir: str | None, variants: tuple[str, ...]):
     from ..engine.project import Project
 
@@ -161,9 +179,12 @@ def _report(summary, as_json: bool) -> None:
 
 
 def _render_then_cut(project, the_plan, options, *, only: list[str], as_json: bool, yes: bool, no_cut: bool,
-                     out: str | None, price_check: bool = False) -> NoReturn:
+                     out: str | None, price_check: bool = False, executor: str | None = None,
+                     address: str | None = None, jobs: int | None = None) -> NoReturn:
     """Render ``the_plan`` (narrowed by ``only``) with a progress display, cut every deliverable unless
-    ``--no-cut`` or interrupted, report, and exit: 0, 1 when anything failed, 130 when interrupted."""
+    ``--no-cut`` or interrupted, report, and exit: 0, 1 when anything failed, 130 when interrupted.
+    In process, each deliverable's pieces are made as its clips land; on a Ray cluster the cuts are
+    spread over the workers once the renders are done."""
     import asyncio
 
     from ..engine.project import RenderSummary
@@ -171,12 +192,14 @@ def _render_then_cut(project, the_plan, options, *, only: list[str], as_json: bo
     chosen = the_plan.jobs(only)
     progress = present.Progress([j.shot_id for j in chosen], live=present.is_terminal() and not as_json,
                                 quiet=as_json)
-    with progress:
-        result = asyncio.run(project.render_async(the_plan, options, only=only, on_event=progress, yes=yes,
-                                                  confirm=_confirm if sys.stdin.isatty() else None,
-                                                  price_check=price_check, cut_ahead=not no_cut))
-    summary = RenderSummary(the_plan, result)
-    if not no_cut and not result.interrupted:
-        project.cut(summary=summary, out=out)
+    with _executor(project, executor, address, jobs) as runner:
+        with progress:
+            result = asyncio.run(project.render_async(the_plan, options, only=only, on_event=progress, yes=yes,
+                                                      confirm=_confirm if sys.stdin.isatty() else None,
+                                                      price_check=price_check, executor=runner,
+                                                      cut_ahead=not no_cut and runner is None))
+        summary = RenderSummary(the_plan, result)
+        if not no_cut and not result.interrupted:
+            project.cut(summary=summary, out=out, executor=runner)
     _report(summary, as_json)
     sys.exit(EXIT_INTERRUPTED if result.interrupted else EXIT_OK if summary.ok else EXIT_FAIL)

@@ -17,6 +17,7 @@ from .app import (
     EXIT_PENDING,
     _adopt,
     _emit_json,
+    _executor,
     _ids,
     _open,
     _render_then_cut,
@@ -25,6 +26,7 @@ from .app import (
     _usd,
     backend_option,
     cache_option,
+    executor_options,
     json_option,
     main,
     target_options,
@@ -100,7 +102,6 @@ def plan(path: str, backend: str | None, cache_dir: str | None, as_json: bool, v
     sys.exit(EXIT_PENDING if check and result.pending else EXIT_OK)
 
 
-
 @main.command()
 @target_options
 @click.option("--jobs", "-j", type=click.IntRange(min=1), help="Renders at once per backend.")
@@ -116,17 +117,18 @@ def plan(path: str, backend: str | None, cache_dir: str | None, as_json: bool, v
 @click.option("--out", type=click.Path(file_okay=False), help="Deliverables folder (default out/<stem>/).")
 @click.option("--timeout", type=float, callback=_seconds, metavar="SECONDS", help="Per-shot time limit.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before spending money.")
+@executor_options
 def render(path: str, backend: str | None, cache_dir: str | None, as_json: bool, variants: tuple[str, ...],
            jobs: int | None, max_cost: Decimal | None, only: str | None, force: str | None, resubmit: str | None,
-           adopt: dict[str, str], price_check: bool, no_cut: bool, out: str | None, timeout: float | None, yes: bool) -> None:
+           adopt: dict[str, str], price_check: bool, no_cut: bool, out: str | None, timeout: float | None, yes: bool,
+           executor: str | None, address: str | None) -> None:
     """Render what the plan says, in parallel, then cut every deliverable (every variant of a campaign,
     rendering shots they share once).
 
     Exit 0 when everything rendered and cut, 1 when anything failed, 130 when interrupted
     (submitted tasks are resumed by the next run)."""
-    from ..engine.orchestrator import RenderOptions
-
     from ..engine.graph import upstream_rows
+    from ..engine.orchestrator import RenderOptions
 
     project = _open(path, backend, cache_dir, variants)
     the_plan = project.plan(_ids(force))
@@ -142,7 +144,7 @@ def render(path: str, backend: str | None, cache_dir: str | None, as_json: bool,
     options = RenderOptions(jobs=jobs, max_cost=max_cost, resubmit=frozenset(_ids(resubmit)), adopt=adopt,
                             timeout=timeout)
     _render_then_cut(project, the_plan, options, only=_ids(only), as_json=as_json, yes=yes, no_cut=no_cut, out=out,
-                     price_check=price_check)
+                     price_check=price_check, executor=executor, address=address, jobs=jobs)
 
 
 
@@ -153,13 +155,16 @@ def render(path: str, backend: str | None, cache_dir: str | None, as_json: bool,
 @click.option("--draft", is_flag=True, help="Half resolution, fast preset: a quick review cut.")
 @click.option("--approved-only", is_flag=True, help="Put a slate where a shot has no approved take.")
 @click.option("--out", type=click.Path(file_okay=False), help="Deliverables folder (default out/<stem>/).")
+@executor_options
 def cut(path: str, backend: str | None, cache_dir: str | None, as_json: bool, variants: tuple[str, ...],
-        deliverable: str | None, partial: bool, draft: bool, approved_only: bool, out: str | None) -> None:
+        deliverable: str | None, partial: bool, draft: bool, approved_only: bool, out: str | None,
+        executor: str | None, address: str | None) -> None:
     """Stitch deliverables from rendered clips only (never renders): each shot's approved take, else its
     newest. Exit 0, or 1 on failure."""
     project = _open(path, backend, cache_dir, variants)
-    summary = project.cut(out=out, deliverable=deliverable, partial=partial, draft=draft,
-                          approved_only=approved_only)
+    with _executor(project, executor, address) as runner:
+        summary = project.cut(out=out, deliverable=deliverable, partial=partial, draft=draft,
+                              approved_only=approved_only, executor=runner)
     _report(summary, as_json)
     sys.exit(EXIT_OK if summary.cuts.ok else EXIT_FAIL)
 

@@ -10,7 +10,6 @@ gc` keeps what recent cuts still use.
 
 from __future__ import annotations
 
-import os
 from fractions import Fraction
 from pathlib import Path
 
@@ -18,10 +17,10 @@ import ffmpeg
 from ffmpeg.nodes import Stream
 
 from ..errors import MediaError
-from ..fsutil import atomic_path
 from ..ffgraph import file_input, run_graph, source
 from . import captions
 from .encode import Encoding, rate
+from .once import make_once
 from .pieces import Blend, Encode, Span
 from .spec import ClipSpec
 from .timeline import xfade_name
@@ -51,16 +50,16 @@ def encoded(piece: Encode | Blend, clips: tuple[ClipSpec, ...], trims: list[int]
                       span_key(clips[into.clip], trims[into.clip], into, enc))
         dest = work_dir / "blends" / f"{key}.mov"
         what = f"{piece.transition} transition {clips[out.clip].shot_id} → {clips[into.clip].shot_id}"
-    if dest.exists():
-        os.utime(dest)  # still in use: `reelmake gc` keeps what was touched within its grace period
-        return dest, False
-    if isinstance(piece, Encode):
-        video = frames(clips[piece.span.clip], trims[piece.span.clip], piece.span, enc, work_dir)
-    else:
-        video = _blend(piece, clips, trims, enc, work_dir)
-    with atomic_path(dest, suffix=".mov") as tmp:
+
+    def encode(tmp: Path) -> None:
+        if isinstance(piece, Encode):
+            video = frames(clips[piece.span.clip], trims[piece.span.clip], piece.span, enc, work_dir)
+        else:
+            video = _blend(piece, clips, trims, enc, work_dir)
         run_graph(video.output(str(tmp), format="mov", map_metadata=-1, **enc.video_options()), what=what)
-    return dest, True
+
+    # Once per key, also when cuts running at once (threads, processes, machines sharing the work dir) want it.
+    return dest, make_once(dest, encode, work_dir / "locks")
 
 
 def _blend(piece: Blend, clips: tuple[ClipSpec, ...], trims: list[int], enc: Encoding, work_dir: Path) -> Stream:

@@ -18,11 +18,12 @@ from fractions import Fraction
 from pathlib import Path
 
 from ..errors import MediaError
-from ..fsutil import atomic_path, atomic_write_text
+from ..fsutil import atomic_write_text
 from ..ffgraph import file_input, run_graph
 from ..media import ffprobe
 from . import mp4
 from .encode import Encoding
+from .once import make_once
 
 FACTS_VERSION = 1  # bump when the cached facts change shape
 
@@ -197,11 +198,11 @@ def copyable(path: Path, sha256: str, found: SourceFacts, enc: Encoding, work_di
     if whole and found.video_index == 0 and found.tb == Fraction(1, enc.timescale) and found.offset == 0:
         return path
     dest = work_dir / "copies" / f"{sha256[:40]}-{enc.timescale}.mov"
-    if dest.exists():
-        os.utime(dest)
-        return dest
-    video = file_input(path, "video")[f"{found.video_index}"]
-    with atomic_path(dest, suffix=".mov") as tmp:
+
+    def remux(tmp: Path) -> None:
+        video = file_input(path, "video")[f"{found.video_index}"]
         run_graph(video.output(str(tmp), format="mov", map_metadata=-1, video_track_timescale=enc.timescale,
                                **{"c:v": "copy"}), what=f"copying the video of {path.name}")
+
+    make_once(dest, remux, work_dir / "locks")
     return dest

@@ -55,11 +55,11 @@ from ..errors import (
 )
 from ..jobs import Reconciliation, RenderJob
 from ..media import image_suffix
-from ..plugins import create_backend
+from ..plugins import create_backend, get_plugin
 from . import recovery
 from .budget import Budget
-from .graph import Gate
 from .claims import ClaimBook
+from .graph import Gate
 from .journal import TaskState
 from .lock import now_iso
 from .workspace import Workspace
@@ -134,10 +134,13 @@ class Orchestrator:
     def __init__(self, workspace: Workspace, options: RenderOptions, on_event: EventCallback,
                  backend_settings: Mapping[str, Mapping[str, Any]], on_rendered: Callable[[RenderJob, Outcome], None],
                  budget: Budget | None = None, recompile: Callable[[RenderJob], RenderJob] | None = None,
-                 claims: ClaimBook | None = None):
+                 claims: ClaimBook | None = None, executor: Any = None):
         self.workspace, self.journal, self.options = workspace, workspace.journal, options
         self.recompile = recompile
         self.claims = claims  # the team's remote store, when the project has one
+        # Where local backends' shots run (engine.executors; None: here). Paid backends always run here,
+        # in this event loop, so the journal, the budget and every submit stay with this process.
+        self.executor = executor
         self.on_event, self.on_rendered = on_event, on_rendered
         self.backend_settings = backend_settings
         self.budget = budget or Budget(options.max_cost)
@@ -148,13 +151,19 @@ class Orchestrator:
     # -- setup
     def _backend(self, name: str) -> Any:
         if name not in self.backends:
-            folder = self.workspace.backend_dir(name)
-            self.backends[name] = create_backend(name, self.backend_settings.get(name, {}), folder)
+            settings = self.backend_settings.get(name, {})
+            if self.executor is not None and not get_plugin(name).remote:
+                self.backends[name] = self.executor.local_backend(name, settings)
+            else:
+                self.backends[name] = create_backend(name, settings, self.workspace.backend_dir(name))
         return self.backends[name]
 
     def _concurrency(self, backend: str, jobs: list[RenderJob]) -> int:
         if self.options.jobs:
             return self.options.jobs
+        slots = getattr(self._backend(backend), "slots", None)  # an executor's workers for this backend
+        if slots:
+            return int(slots)
         configured = self.backend_settings.get(backend, {}).get("max_concurrency")
         if configured:
             return int(configured)

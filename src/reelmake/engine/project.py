@@ -34,6 +34,7 @@ from .remote import RemoteStore
 from .workspace import Workspace
 
 if TYPE_CHECKING:  # exporting is imported when used: the CLI starts without it
+    from .executors import Executor
     from .exporting import Exports
 
 # confirm(amount) -> whether to spend it (the CLI asks on a terminal); None: refuse unless told.
@@ -47,6 +48,7 @@ class Cuts:
     outputs: dict[str, dict[str, Path]] = field(default_factory=dict)
     errors: dict[str, dict[str, str]] = field(default_factory=dict)
     loudness: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    reports: dict[str, dict[str, Any]] = field(default_factory=dict)  # the editor's CutReport of each one cut
 
     @property
     def ok(self) -> bool:
@@ -274,12 +276,14 @@ class Project:
 
     async def render_async(self, plan: Plan, options: RenderOptions, *, only: Iterable[str] = (),
                            on_event: EventCallback | None = None, yes: bool = False, confirm: Confirm | None = None,
-                           price_check: bool = False, cut_ahead: bool = False) -> RunResult:
+                           price_check: bool = False, cut_ahead: bool = False,
+                           executor: Executor | None = None) -> RunResult:
         """Render what ``plan`` says (narrowed by ``only``), recording every clip in the lock.
 
         A paid render never starts silently: when it would submit paid work and neither ``yes`` nor
         ``options.max_cost`` is given, ``confirm(amount)`` decides (no ``confirm``: refuse).
-        ``cut_ahead``: make each deliverable's pieces as its clips land (a cut follows the render)."""
+        ``cut_ahead``: make each deliverable's pieces as its clips land (a cut follows the render).
+        ``executor``: where local backends' shots render (a Ray cluster); paid ones stay here."""
         only = list(only)
         planned = [r.job for r in plan.rows if r.job is not None]
         self.check_selectors("--only", only, planned)
@@ -328,7 +332,7 @@ class Project:
             events(upstream, "queued", f"needed first by {', '.join(users)}")
         orchestrator = Orchestrator(self.workspace, options, events, self.backend_settings(), rendered,
                                     self.budget(options.max_cost), self.graph.recompile if self.graph else None,
-                                    claims)
+                                    claims, executor)
         try:
             result = await orchestrator.run(jobs)
         except BaseException:
@@ -374,28 +378,33 @@ class Project:
 
     def render(self, *, options: RenderOptions | None = None, only: Iterable[str] = (), force: Iterable[str] = (),
                cut: bool = True, out: str | Path | None = None, on_event: EventCallback | None = None,
-               yes: bool = False, confirm: Confirm | None = None, price_check: bool = False) -> RenderSummary:
-        """Plan, render, then cut every deliverable of every variant (unless ``cut=False``)."""
+               yes: bool = False, confirm: Confirm | None = None, price_check: bool = False,
+               executor: Executor | None = None) -> RenderSummary:
+        """Plan, render, then cut every deliverable of every variant (unless ``cut=False``); local
+        renders and cuts on ``executor`` when given (see :mod:`reelmake.engine.executors`)."""
         plan = self.plan(force)
         result = asyncio.run(self.render_async(plan, options or RenderOptions(), only=only, on_event=on_event,
-                                               yes=yes, confirm=confirm, price_check=price_check, cut_ahead=cut))
+                                               yes=yes, confirm=confirm, price_check=price_check,
+                                               cut_ahead=cut and executor is None, executor=executor))
         summary = RenderSummary(plan, result)
         if cut and not result.interrupted:
-            self.cut(summary=summary, out=out)
+            self.cut(summary=summary, out=out, executor=executor)
         return summary
 
     # -- cut -----------------------------------------------------------------------------------
     def cut(self, *, summary: RenderSummary | None = None, out: str | Path | None = None,
             deliverable: str | None = None, partial: bool = False, draft: bool = False,
-            approved_only: bool = False) -> RenderSummary:
+            approved_only: bool = False, executor: Executor | None = None) -> RenderSummary:
         """Cut deliverables from the clips in the store, each shot from its approved take, else its newest.
         Without ``partial`` a missing shot is an error of that deliverable (the others are still cut);
-        ``approved_only`` puts a slate where a shot has no approval."""
-        from ..edit import cut as edit_cut
+        ``approved_only`` puts a slate where a shot has no approval. ``executor``: cut each deliverable
+        there (a Ray cluster) instead of one after another in this process."""
         from .assemble import cut_specs
+        from .cutting import CutTask, cut_one
 
         summary = summary or RenderSummary(self.plan())
         self.workspace.clean_tmp()
+        tasks: list[CutTask] = []
         jobs, approvals = self._cut_inputs(summary.plan)
         failed = {i: o.status for o in summary.result.outcomes if o.status not in ("rendered", "cached")
                   for i in o.job_ids}
@@ -405,26 +414,23 @@ class Project:
             mine = {k[len(prefix):]: v for k, v in failed.items() if k.startswith(prefix)}
             out_dir = self.out_dir(variant, out)
             remove_stale_temps(out_dir)  # what a killed cut left half-written beside the deliverables
-            outputs = summary.cuts.outputs.setdefault(variant.id, {})
-            errors = summary.cuts.errors.setdefault(variant.id, {})
-            loudness = summary.cuts.loudness.setdefault(variant.id, {})
+            for found in (summary.cuts.outputs, summary.cuts.errors, summary.cuts.loudness, summary.cuts.reports):
+                found.setdefault(variant.id, {})
             shots = {shot: found for (vid, shot), found in approvals.items() if vid == variant.id}
             for spec in cut_specs(variant.storyboard, jobs[variant.id], self.workspace, mine, only=deliverable,
                                   approvals=shots, approved_only=approved_only):
                 # A draft goes beside the final (with its own report, poster and sidecars), never over it.
                 target = out_dir / f"{spec.deliverable.name}{'.draft' if draft else ''}.mp4"
-                try:
-                    report = edit_cut(spec, target, work_dir=self.workspace.edit_dir, draft=draft,
-                                      partial=partial or approved_only)
-                except ReelmakeError as exc:  # a missing clip, a bad edit: this deliverable fails, the others go on
-                    errors[spec.deliverable.name] = str(exc)
-                    continue
-                except OSError as exc:  # out/<stem> is a file, a full disk: nothing half-written stays
-                    where = f" {exc.filename}" if exc.filename else ""
-                    errors[spec.deliverable.name] = f"cannot write{where}: {exc.strerror or exc}"
-                    continue
-                outputs[spec.deliverable.name] = report.path
-                loudness[spec.deliverable.name] = report.loudness
+                tasks.append(CutTask(variant.id, spec, target, self.workspace.edit_dir, draft, partial or approved_only))
+        # Each deliverable fails alone (a missing clip, a bad edit, a full disk); the others are still cut.
+        results = executor.cut(tasks) if executor is not None else [cut_one(task) for task in tasks]
+        for result in results:
+            if result.error is not None:
+                summary.cuts.errors[result.variant][result.name] = result.error
+            else:
+                summary.cuts.outputs[result.variant][result.name] = result.report.path
+                summary.cuts.loudness[result.variant][result.name] = result.report.loudness
+                summary.cuts.reports[result.variant][result.name] = result.report
         return summary
 
     def _cut_inputs(self, plan: Plan) -> tuple[dict[str, list[RenderJob]], dict[tuple[str, str], Approval | None]]:
@@ -508,22 +514,23 @@ def render(path: str | Path, *, backend: str | None = None, cache_dir: str | Pat
            variants: list[str] | None = None, options: RenderOptions | None = None, only: Iterable[str] = (),
            force: Iterable[str] = (), cut: bool = True, out: str | Path | None = None,
            on_event: EventCallback | None = None, yes: bool = False, confirm: Confirm | None = None,
-           price_check: bool = False) -> RenderSummary:
+           price_check: bool = False, executor: Executor | None = None) -> RenderSummary:
     """Render what the plan says, then cut every deliverable (unless ``cut=False``).
 
     Paid work needs ``yes=True``, ``options.max_cost`` or a ``confirm`` callback (see
-    :meth:`Project.render_async`)."""
+    :meth:`Project.render_async`). ``executor``: local renders and cuts there (a Ray cluster, from
+    :func:`reelmake.engine.executors.open_executor`)."""
     project = Project.open(path, backend=backend, cache_dir=cache_dir, variants=variants)
     return project.render(options=options, only=only, force=force, cut=cut, out=out, on_event=on_event, yes=yes,
-                          confirm=confirm, price_check=price_check)
+                          confirm=confirm, price_check=price_check, executor=executor)
 
 
 def cut(path: str | Path, *, backend: str | None = None, cache_dir: str | Path | None = None,
         variants: list[str] | None = None, out: str | Path | None = None, deliverable: str | None = None,
-        partial: bool = False, draft: bool = False) -> RenderSummary:
+        partial: bool = False, draft: bool = False, executor: Executor | None = None) -> RenderSummary:
     """Stitch deliverables from rendered clips only; never renders."""
     project = Project.open(path, backend=backend, cache_dir=cache_dir, variants=variants)
-    return project.cut(out=out, deliverable=deliverable, partial=partial, draft=draft)
+    return project.cut(out=out, deliverable=deliverable, partial=partial, draft=draft, executor=executor)
 
 
 def status(path: str | Path, *, backend: str | None = None, cache_dir: str | Path | None = None,

@@ -97,4 +97,5 @@ plugin = BackendPlugin(
     environment=_environment,
     runtime_settings=_runtime,
     description="Wan 2.1 VACE on your own GPUs (pip install 'reelmake[local]')",
+    gpu=True,
 )
