@@ -43,6 +43,7 @@ def test_reelmake_toml_mistakes_are_named(tmp_path):
     config.write_text("[ray]\naddres = 'auto'\n")
     with pytest.raises(StoryboardError, match=r"reelmake.toml:2: unknown setting 'ray.addres'"):
         read_config(tmp_path)
+    config.unlink()
     with pytest.raises(StoryboardError, match="names a Ray cluster; add --executor ray"):
         choose_executor(None, "auto", tmp_path)
 
