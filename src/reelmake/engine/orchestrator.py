@@ -17,20 +17,18 @@ Rules it enforces (SPEC §7):
   submit is claimed there first (the cross-machine key lock), and every new clip is published.
 
 What a backend raised decides what happens (see ``reelmake.errors``); every job ends as one
-:class:`Outcome`.
+:class:`~reelmake.engine.outcomes.Outcome`. The team store's part (pull, claim, publish) is
+:mod:`reelmake.engine.claiming`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import math
-import random
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -46,8 +44,6 @@ from ..errors import (
     OutputRejected,
     RateLimited,
     ReelmakeError,
-    RemoteError,
-    RemoteUnavailable,
     SubmitAmbiguous,
     SubmitRejected,
     TaskFailed,
@@ -58,77 +54,13 @@ from ..media import image_suffix
 from ..plugins import create_backend, get_plugin
 from . import recovery
 from .budget import Budget
+from .claiming import TeamClaims
 from .claims import ClaimBook
 from .graph import Gate
 from .journal import TaskState
 from .lock import now_iso
+from .outcomes import EventCallback, JobFinished, Outcome, RenderOptions, RunResult, retry_delay
 from .workspace import Workspace
-
-# on_event(job_id, state, detail): state is queued | submitted | running | downloading | done | cached |
-# failed | skipped | ambiguous | blocked
-EventCallback = Callable[[str, str, str], None]
-
-
-@dataclass(frozen=True)
-class RenderOptions:
-    jobs: int | None = None  # concurrency for every backend (overrides storyboard and catalog)
-    max_cost: Decimal | None = None  # hard cap on what this run submits
-    resubmit: frozenset[str] = frozenset()  # job ids (or keys) whose ambiguous submit may be sent again
-    adopt: Mapping[str, str] = field(default_factory=dict)  # job id (or key) → provider task id to adopt
-    timeout: float | None = None  # per-shot seconds; default from backend settings, else 30 min remote
-    attempts: int = 3  # tries for retryable failures (connect errors, refunded failed tasks, downloads)
-    backoff: float = 1.0  # first retry delay in seconds; doubles with jitter
-
-
-@dataclass
-class Outcome:
-    """How one render key ended in this run, for every job that shares it."""
-
-    key: str
-    job_ids: list[str]
-    status: str  # rendered | cached | failed | skipped | ambiguous | blocked (an upstream job did not render)
-    error: str | None = None
-    spent: Decimal = Decimal(0)
-    task_id: str | None = None
-    sha256: str | None = None
-
-
-@dataclass
-class RunResult:
-    outcomes: list[Outcome] = field(default_factory=list)
-    interrupted: bool = False
-    needed: dict[str, list[str]] = field(default_factory=dict)  # --only: upstream job id → the ids needing it
-
-    def ids(self, status: str) -> list[str]:
-        return [i for o in self.outcomes if o.status == status for i in o.job_ids]
-
-    def failures(self) -> list[dict[str, Any]]:
-        """Every render that did not finish, per job id: what the JSON summaries list as "failed"."""
-        return [{"id": i, "error": o.error, "status": o.status} for o in self.outcomes
-                if o.status not in ("rendered", "cached") for i in o.job_ids]
-
-    @property
-    def spent(self) -> Decimal:
-        return sum((o.spent for o in self.outcomes), Decimal(0))
-
-    @property
-    def ok(self) -> bool:
-        return not self.interrupted and all(o.status in ("rendered", "cached") for o in self.outcomes)
-
-
-class _Finished(Exception):
-    """Ends a job early with its outcome (a refusal, a budget stop, an ambiguous submit)."""
-
-    def __init__(self, outcome: Outcome) -> None:
-        super().__init__(outcome.error)
-        self.outcome = outcome
-
-
-def _delay(options: RenderOptions, attempt: int, hint: float | None = None) -> float:
-    if hint is not None:
-        return hint
-    return min(60.0, options.backoff * 2**attempt) * random.uniform(0.5, 1.5)
-
 
 class Orchestrator:
     def __init__(self, workspace: Workspace, options: RenderOptions, on_event: EventCallback,
@@ -137,7 +69,8 @@ class Orchestrator:
                  claims: ClaimBook | None = None, executor: Any = None):
         self.workspace, self.journal, self.options = workspace, workspace.journal, options
         self.recompile = recompile
-        self.claims = claims  # the team's remote store, when the project has one
+        # The team's remote store, when the project has one: pulls, claims before paying, publishing.
+        self.team = TeamClaims(claims, workspace, options, on_event, self._backend) if claims is not None else None
         # Where local backends' shots run (engine.executors; None: here). Paid backends always run here,
         # in this event loop, so the journal, the budget and every submit stay with this process.
         self.executor = executor
@@ -146,7 +79,6 @@ class Orchestrator:
         self.budget = budget or Budget(options.max_cost)
         self.backends: dict[str, Any] = {}
         self._store_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="reelmake-store")
-        self._accounts: dict[str, Any] = {}
 
     # -- setup
     def _backend(self, name: str) -> Any:
@@ -202,8 +134,8 @@ class Orchestrator:
         finally:
             if gate is not None:
                 await gate.close()
-            if self.claims is not None:
-                await self.claims.close()
+            if self.team is not None:
+                await self.team.close()
             for backend in self.backends.values():
                 await backend.aclose()
             self._store_pool.shutdown(wait=False)
@@ -243,7 +175,8 @@ class Orchestrator:
             await asyncio.to_thread(lock.acquire)
         try:
             outcome = await self._look_then_render(job, ids, limit)
-            await self._share(job, outcome)  # under the key's lock: no process of ours claims it meanwhile
+            if self.team is not None:  # under the key's lock: no process of ours claims it meanwhile
+                await self.team.share(job, outcome)
         finally:
             lock.release()  # unlocking never blocks
         state = {"rendered": "done"}.get(outcome.status, outcome.status)
@@ -261,12 +194,12 @@ class Orchestrator:
             entry = None
             if clips.has(job.key):  # a cheap miss check inline; hashing a hit runs in a thread
                 entry = await asyncio.to_thread(clips.get, job.key, verify=True)
-            if entry is None and self.claims is not None:  # a teammate's clip, pulled and verified
-                entry = await self._pull(job)
+            if entry is None and self.team is not None:  # a teammate's clip, pulled and verified
+                entry = await self.team.pull(job)
             if entry is not None:  # another process (or storyboard, or machine) rendered it meanwhile
                 return Outcome(job.key, ids, "cached", sha256=entry.sha256)
             return await self._render(job, ids, limit)
-        except _Finished as stop:
+        except JobFinished as stop:
             return stop.outcome
         except BackendUnavailable as exc:
             return Outcome(job.key, ids, "failed", str(exc))
@@ -283,63 +216,6 @@ class Orchestrator:
             async with limit:
                 return await self._render_local(job, ids, backend)
         return await self._render_remote(job, ids, backend, limit)
-
-    # -- the shared remote store (engine.claims): pull, claim, publish
-    async def _pull(self, job: RenderJob) -> Any:
-        assert self.claims is not None
-        try:
-            return await self.claims.pull(job)
-        except RemoteError as exc:  # unreachable or refused: this machine's clips only (claims say the rest)
-            self.on_event(job.shot_id, "queued", str(exc))
-            return None
-
-    def _account(self, backend: Any) -> Any:
-        """The backend's account fingerprint by salt (cached: it is slow on purpose), or None."""
-        account = getattr(backend, "account", None)
-        return functools.cache(account) if callable(account) else None
-
-    async def _claim(self, job: RenderJob, ids: list[str]) -> str | None:
-        """Claim a paid job in the remote before submitting it: None when this run may submit, else the
-        task id another machine (same account) submitted, journaled here as adopted. Ends the job when the
-        clip was published meanwhile, or when someone else's task cannot be looked up from here."""
-        assert self.claims is not None
-        if job.backend not in self._accounts:
-            self._accounts[job.backend] = self._account(self._backend(job.backend))
-        resubmit = bool({job.key, *ids} & self.options.resubmit or any(job.id.matches(s) for s in self.options.resubmit))
-        try:
-            decision = await self.claims.acquire(job, self._accounts[job.backend], resubmit=resubmit)
-        except RemoteUnavailable as exc:  # nobody can be told: submitting now could pay twice across machines
-            raise _Finished(Outcome(job.key, ids, "skipped", f"{exc}; a paid shot is only submitted under a claim "
-                                    "in the shared store, so it waits until the remote is back (or set "
-                                    "REELMAKE_REMOTE=none to render on this machine alone)")) from None
-        except RemoteError as exc:
-            raise _Finished(Outcome(job.key, ids, "failed", str(exc))) from None
-        if decision.kind == "cached":
-            assert decision.entry is not None
-            raise _Finished(Outcome(job.key, ids, "cached", sha256=decision.entry.sha256))
-        if decision.kind == "held":
-            raise _Finished(Outcome(job.key, ids, "ambiguous", decision.message))
-        if decision.kind in ("follow", "adopt"):
-            await self.journal.arecord("submitted", job.key, task_id=decision.task_id, job=job.shot_id,
-                                       adopted=True, machine=decision.machine)
-            self.on_event(job.shot_id, "running", f"rendering on {decision.machine} (task {decision.task_id})")
-            return decision.task_id
-        return None
-
-    async def _share(self, job: RenderJob, outcome: Outcome) -> None:
-        """Publish a new clip, then let go of the claim (kept while a paid task may still be running)."""
-        if self.claims is None:
-            return
-        try:
-            if outcome.status == "rendered":
-                entry = await asyncio.to_thread(self.workspace.clips.get, job.key)
-                if entry is not None:
-                    self.on_event(job.shot_id, "running", "publishing to the team's store")
-                    await self.claims.publish(job, entry)
-            state = await asyncio.to_thread(self.journal.state, job.key)
-            await self.claims.release(job.key, keep=state is not None and state.in_flight)
-        except RemoteError as exc:  # the clip is safe here; `reelmake push` publishes it later
-            self.on_event(job.shot_id, "done", f"not published: {exc}")
 
     async def _in_store_pool(self, fn: Callable[..., Any], *args: Any) -> Any:
         # Storing finished clips (hashing, fsyncs) gets its own two threads: when a whole wave of tasks
@@ -390,8 +266,8 @@ class Orchestrator:
         # The slot counts tasks running at the provider (its concurrency limit), so it is held from
         # submit (or resume) until the task finishes; downloading happens outside it. Waiting for another
         # machine's claim takes no slot.
-        if self.claims is not None:
-            await self._claim(job, ids)
+        if self.team is not None:
+            await self.team.claim(job, ids)
         async with limit:
             task_id, output, spent = await self._run_task(job, ids, backend)
         sha = await self._fetch(job, ids, backend, output, spent)
@@ -416,7 +292,7 @@ class Orchestrator:
             detail = f"an earlier submit of {job.shot_id} may have created a paid task"
             message = recovery.held_message(job, detail, found.candidates)
             await self.journal.arecord("ambiguous", job.key, error=message, candidates=list(found.candidates))
-            raise _Finished(Outcome(job.key, ids, "ambiguous", message))
+            raise JobFinished(Outcome(job.key, ids, "ambiguous", message))
         await self.journal.arecord("abandoned", job.key, job=job.shot_id)
         return None
 
@@ -436,7 +312,7 @@ class Orchestrator:
         states, _ = await asyncio.to_thread(self.journal.snapshot)
         holder = recovery.owner(task_id, states)
         if holder is not None and holder.key != job.key:
-            raise _Finished(Outcome(job.key, ids, "failed", f"--adopt: task {task_id} already belongs to "
+            raise JobFinished(Outcome(job.key, ids, "failed", f"--adopt: task {task_id} already belongs to "
                                                             f"{holder.job_id}; nothing was adopted"))
         await self.journal.arecord("submitted", job.key, task_id=task_id, job=job.shot_id, adopted=True)
         self.on_event(job.shot_id, "submitted", f"{task_id} (adopted)")
@@ -449,21 +325,21 @@ class Orchestrator:
         recovering = task_id if damaged and damaged.get("task_id") == task_id else None
         spent = Decimal(0)
         for attempt in range(self.options.attempts):
-            if task_id is None and self.claims is not None and not self.claims.owns(job.key):
-                task_id = await self._claim(job, ids)  # a retry after following another machine's task
+            if task_id is None and self.team is not None and not self.team.owns(job.key):
+                task_id = await self.team.claim(job, ids)  # a retry after following another machine's task
             if task_id is None:
                 if not await asyncio.to_thread(self.budget.reserve, job.cost):
-                    raise _Finished(Outcome(job.key, ids, "skipped", f"{money(job.cost)} would exceed the cap of "
+                    raise JobFinished(Outcome(job.key, ids, "skipped", f"{money(job.cost)} would exceed the cap of "
                                                                      f"{money(self.budget.cap)}"))
                 task_id = await self._submit(job, backend, ids)
                 spent += job.cost
-            if self.claims is not None:
-                await self.claims.note(job.key, task_id=task_id)
+            if self.team is not None:
+                await self.team.note(job.key, task_id=task_id)
             try:
                 output = await asyncio.wait_for(backend.wait(job, task_id, self._status(job)),
                                                 self._timeout(job, remote=True))
             except TimeoutError:
-                raise _Finished(Outcome(job.key, ids, "failed", f"task {task_id} is still running at the provider "
+                raise JobFinished(Outcome(job.key, ids, "failed", f"task {task_id} is still running at the provider "
                                         f"after {self._timeout(job, remote=True):g} s; rerun to resume it",
                                         spent=spent, task_id=task_id)) from None
             except TASK_OVER as exc:
@@ -477,14 +353,14 @@ class Orchestrator:
                     spent -= job.cost
                 retryable = isinstance(exc, TaskFailed) and exc.retryable
                 if not retryable or attempt + 1 == self.options.attempts:
-                    raise _Finished(Outcome(job.key, ids, "failed", str(exc), task_id=task_id)) from None
+                    raise JobFinished(Outcome(job.key, ids, "failed", str(exc), task_id=task_id)) from None
                 task_id = None
-                await asyncio.sleep(_delay(self.options, attempt))
+                await asyncio.sleep(retry_delay(self.options, attempt))
                 continue
             except BackendError as exc:
                 # The task may still run and bill: keep it journaled as submitted so the next run
                 # resumes it rather than paying for a new one.
-                raise _Finished(Outcome(job.key, ids, "failed", f"{exc}; task {task_id} is kept and will be "
+                raise JobFinished(Outcome(job.key, ids, "failed", f"{exc}; task {task_id} is kept and will be "
                                         "resumed by the next run", spent=spent, task_id=task_id)) from None
             return task_id, output, spent
         raise AssertionError("unreachable")
@@ -516,8 +392,8 @@ class Orchestrator:
             sent_at = time.time()
             await self.journal.arecord("intent", job.key, job=job.shot_id, backend=job.backend, model=job.model,
                                        duration=job.duration, aspect=job.aspect_ratio)
-            if self.claims is not None:  # others must know a task may exist even if its id never arrives
-                await self.claims.note(job.key, sent_at=sent_at)
+            if self.team is not None:  # others must know a task may exist even if its id never arrives
+                await self.team.note(job.key, sent_at=sent_at)
 
         not_sent = 0
         while True:
@@ -531,7 +407,7 @@ class Orchestrator:
                 if sent_at is not None:
                     await self.journal.arecord("failed", job.key, error=str(exc), stage="submit")
                     sent_at = None
-                pause = exc.retry_after if exc.retry_after is not None else _delay(self.options, 3)
+                pause = exc.retry_after if exc.retry_after is not None else retry_delay(self.options, 3)
                 self.on_event(job.shot_id, "queued", f"waiting for rate limit, next slot in {math.ceil(pause)} s")
                 await asyncio.sleep(pause)
                 continue
@@ -542,14 +418,14 @@ class Orchestrator:
                 not_sent += 1
                 if not_sent == self.options.attempts:
                     await asyncio.to_thread(self.budget.release, job.cost, committed=False)
-                    raise _Finished(Outcome(job.key, ids, "failed", str(exc))) from None
-                await asyncio.sleep(_delay(self.options, not_sent - 1))
+                    raise JobFinished(Outcome(job.key, ids, "failed", str(exc))) from None
+                await asyncio.sleep(retry_delay(self.options, not_sent - 1))
                 continue
             except SubmitRejected as exc:  # refused with a reason: no task, and it would be refused again
                 if sent_at is not None:
                     await self.journal.arecord("failed", job.key, error=str(exc), stage="submit")
                 await asyncio.to_thread(self.budget.release, job.cost, committed=False)
-                raise _Finished(Outcome(job.key, ids, "failed", str(exc))) from None
+                raise JobFinished(Outcome(job.key, ids, "failed", str(exc))) from None
             except BackendError as exc:
                 # SubmitAmbiguous, or anything a backend did not classify: the task may exist.
                 detail = str(exc) if isinstance(exc, SubmitAmbiguous) else f"{exc} (after the request was sent)"
@@ -561,7 +437,7 @@ class Orchestrator:
                     return found.task_id
                 message = recovery.held_message(job, detail, found.candidates)
                 await self.journal.arecord("ambiguous", job.key, error=message, candidates=list(found.candidates))
-                raise _Finished(Outcome(job.key, ids, "ambiguous", message, spent=job.cost)) from None
+                raise JobFinished(Outcome(job.key, ids, "ambiguous", message, spent=job.cost)) from None
             if sent_at is None:  # a backend that did not call on_send: keep the journal's order anyway
                 await on_send()
             await self.journal.arecord("submitted", job.key, task_id=task_id, job=job.shot_id)
@@ -578,17 +454,17 @@ class Orchestrator:
                 return await self._in_store_pool(self._store, job, tmp, output.task_id)
             except Transient as exc:
                 if attempt + 1 < self.options.attempts:
-                    await asyncio.sleep(_delay(self.options, attempt))
+                    await asyncio.sleep(retry_delay(self.options, attempt))
                     continue
                 error = exc
             except TASK_OVER as exc:  # the output is gone: the task is over, nothing to resume
                 await self.journal.arecord("failed", job.key, task_id=output.task_id, error=str(exc))
-                raise _Finished(Outcome(job.key, ids, "failed", str(exc), spent=spent,
+                raise JobFinished(Outcome(job.key, ids, "failed", str(exc), spent=spent,
                                         task_id=output.task_id)) from None
             except BackendError as exc:
                 error = exc
             finally:
                 tmp.unlink(missing_ok=True)
-            raise _Finished(Outcome(job.key, ids, "failed", f"{error} (task {output.task_id} completed; rerun to "
+            raise JobFinished(Outcome(job.key, ids, "failed", f"{error} (task {output.task_id} completed; rerun to "
                                     "download it again)", spent=spent, task_id=output.task_id))
         raise AssertionError("unreachable")
