@@ -18,16 +18,16 @@ from __future__ import annotations
 import importlib
 
 # Imported on first use (PEP 562), so `import reelmake` stays cheap and the CLI starts fast. The
-# implementation lives in private-by-convention modules; tests/test_exported_members.py pins this list.
+# implementation lives in private-by-convention modules; tests/test_architecture.py pins this list.
 _EXPORTS = {
     # operations
     "load": "engine.project", "plan": "engine.project", "render": "engine.project", "cut": "engine.project",
     "status": "engine.project", "gc": "engine.project", "Project": "engine.project",
     # results and options
     "Campaign": "core.model", "Variant": "core.model", "Storyboard": "core.model", "Plan": "core.plan",
-    "PlanRow": "core.plan", "RenderSummary": "engine.project", "Cuts": "engine.project",
-    "ShotStatus": "engine.project", "RenderOptions": "engine.orchestrator", "RunResult": "engine.orchestrator",
-    "Outcome": "engine.orchestrator", "GcReport": "engine.workspace", "JobId": "jobs",
+    "PlanRow": "core.plan", "RenderSummary": "engine.summary", "Cuts": "engine.summary",
+    "ShotStatus": "engine.summary", "RenderOptions": "engine.outcomes", "RunResult": "engine.outcomes",
+    "Outcome": "engine.outcomes", "GcReport": "engine.workspace", "JobId": "jobs",
     # errors
     "ReelmakeError": "errors", "StoryboardError": "errors", "ValidationError": "errors", "Problem": "errors",
     "BudgetExceeded": "errors", "MediaError": "errors", "BackendUnavailable": "errors", "BackendError": "errors",
