@@ -12,7 +12,7 @@ a shot using a generated image) names that output in ``upstream``.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -188,12 +188,17 @@ class ShotSpec:
 
     def figures(self) -> dict[str, list[int]]:
         """Reference name → the 1-based numbers of its images (Figure N)."""
-        out: dict[str, list[int]] = {}
-        number = 1
-        for ref in self.references:
-            out[ref.name] = list(range(number, number + len(ref.images)))
-            number += len(ref.images)
-        return out
+        return figure_numbers(self.references)
+
+
+def figure_numbers(references: Iterable[Reference]) -> dict[str, list[int]]:
+    """Reference name → the 1-based numbers of its images, numbered in order across the references."""
+    out: dict[str, list[int]] = {}
+    number = 1
+    for ref in references:
+        out[ref.name] = list(range(number, number + len(ref.images)))
+        number += len(ref.images)
+    return out
 
 
 @dataclass(frozen=True)
@@ -216,12 +221,8 @@ class ImageSpec:
         return [(image, ref.name) for ref in self.references for image in ref.images]
 
     def figures(self) -> dict[str, list[int]]:
-        out: dict[str, list[int]] = {}
-        number = 1
-        for ref in self.references:
-            out[ref.name] = list(range(number, number + len(ref.images)))
-            number += len(ref.images)
-        return out
+        """Reference name → the 1-based numbers of its images (Figure N)."""
+        return figure_numbers(self.references)
 
     def text(self, name: Callable[[str], str]) -> str:
         """The subject, then the prompt with each mention replaced by ``name(mention)``."""
