@@ -37,7 +37,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from reelmake.edit import BedSpec, ClipSpec, CutSpec, DeliverableSpec, cut
-from reelmake.engine.orchestrator import RenderOptions
+from reelmake.engine.outcomes import RenderOptions
 from reelmake.fsutil import sha256_file
 
 REPO = Path(__file__).resolve().parents[1]

@@ -95,7 +95,7 @@ def make_clip(root: Path) -> Path:
 
 
 def bench_overhead(root: Path, shots: int, concurrency: int, latency: float) -> dict:
-    from reelmake.engine.orchestrator import RenderOptions
+    from reelmake.engine.outcomes import RenderOptions
     from reelmake.engine.project import render
 
     path = write_storyboard(root / "overhead", shots)

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from reelmake.cli import main
-from reelmake.engine.orchestrator import RenderOptions
+from reelmake.engine.outcomes import RenderOptions
 from reelmake.engine.project import Project, RenderSummary, plan, render, status
 from tests.engine_backend import install, submissions
 

@@ -14,7 +14,7 @@ import yaml
 from click.testing import CliRunner
 
 from reelmake.cli import main
-from reelmake.engine.orchestrator import RenderOptions
+from reelmake.engine.outcomes import RenderOptions
 from reelmake.engine.project import Project, plan
 from reelmake.fsutil import sha256_file
 from tests.engine_backend import install

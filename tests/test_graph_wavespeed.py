@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from reelmake.engine.orchestrator import RenderOptions
+from reelmake.engine.outcomes import RenderOptions
 from reelmake.engine.project import Project, render
 from tests.fakes.wavespeed import FakeWaveSpeed
 from tests.fakes.wavespeed_fixtures import clips  # noqa: F401 - fixture

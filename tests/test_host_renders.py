@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from reelmake.engine.orchestrator import RenderOptions
+from reelmake.engine.outcomes import RenderOptions
 from reelmake.engine.project import Project, render, status
 from reelmake.media import probe
 from tests.fakes.fal import FakeFal

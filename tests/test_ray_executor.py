@@ -25,10 +25,9 @@ pytest.importorskip("ray", reason="needs the reelmake[ray] extra")
 
 from reelmake.cli import main  # noqa: E402
 from reelmake.engine.executors import ExecutorChoice, open_executor  # noqa: E402
-from reelmake.engine.orchestrator import RenderOptions  # noqa: E402
+from reelmake.engine.outcomes import RenderOptions  # noqa: E402
 from reelmake.engine.project import Project  # noqa: E402
 from reelmake.errors import BackendUnavailable  # noqa: E402
-from reelmake.fsutil import sha256_file  # noqa: E402
 from tests.engine_backend import install, submissions  # noqa: E402
 from tests.ray_cluster import loopback_cluster  # noqa: E402
 

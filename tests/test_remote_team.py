@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from reelmake.backends.remote.keys import account_fingerprint
-from reelmake.engine.orchestrator import RenderOptions
+from reelmake.engine.outcomes import RenderOptions
 from reelmake.engine.project import Project, render
 from tests.fakes.s3 import MotoServer, s3, s3_server  # noqa: F401 - fixtures
 from tests.fakes.wavespeed import FakeWaveSpeed

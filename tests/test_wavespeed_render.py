@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from reelmake.engine.orchestrator import RenderOptions
+from reelmake.engine.outcomes import RenderOptions
 from reelmake.engine.project import render
 from tests.conftest import make_image, make_video
 from tests.fakes.wavespeed import FakeWaveSpeed

@@ -128,7 +128,7 @@ def render(path: str, backend: str | None, cache_dir: str | None, as_json: bool,
     Exit 0 when everything rendered and cut, 1 when anything failed, 130 when interrupted
     (submitted tasks are resumed by the next run)."""
     from ..engine.graph import upstream_rows
-    from ..engine.orchestrator import RenderOptions
+    from ..engine.outcomes import RenderOptions
 
     project = _open(path, backend, cache_dir, variants)
     the_plan = project.plan(_ids(force))

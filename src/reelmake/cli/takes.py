@@ -25,7 +25,7 @@ def take(path: str, backend: str | None, cache_dir: str | None, as_json: bool, v
     from its approved take, else its newest. Earlier takes are never replaced.
 
     Exit 0 when the takes rendered, 1 when any failed, 130 when interrupted."""
-    from ..engine.orchestrator import RenderOptions
+    from ..engine.outcomes import RenderOptions
 
     project = _open(path, backend, cache_dir, variants)
     the_plan = project.plan([shot], takes=count)

@@ -29,7 +29,8 @@ from .budget import Budget
 from .graph import GraphCompiler, artifacts, settle, upstream_rows
 from .loading import load as load_file
 from .lock import LockFile
-from .orchestrator import EventCallback, Orchestrator, Outcome, RenderOptions, RunResult
+from .orchestrator import Orchestrator
+from .outcomes import EventCallback, Outcome, RenderOptions, RunResult
 from .remote import RemoteStore
 from .summary import Cuts, RenderSummary, ShotStatus
 from .workspace import Workspace
