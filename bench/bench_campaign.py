@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO))
 
 from reelmake.engine.lock import LockFile  # noqa: E402
 from reelmake.engine.project import Project  # noqa: E402
-from reelmake.engine.project import load as load_campaign  # noqa: E402
+from reelmake.engine.api import load as load_campaign  # noqa: E402
 from reelmake.engine.workspace import Workspace  # noqa: E402
 from tests.planning import plan_of  # noqa: E402
 

@@ -159,7 +159,7 @@ def engine_tail(d: Path, paths: list[Path], bed: Path, args: argparse.Namespace,
     apart (the provider hands back these very files), and times the last clip's ``done`` event to
     the end of the render-and-cut."""
     sys.path.insert(0, str(REPO))
-    from reelmake.engine.project import render
+    from reelmake.engine.api import render
     from tests.fakes.wavespeed import FakeWaveSpeed
     from tests.fakes.wavespeed_media import clip_name
 

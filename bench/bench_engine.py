@@ -96,7 +96,7 @@ def make_clip(root: Path) -> Path:
 
 def bench_overhead(root: Path, shots: int, concurrency: int, latency: float) -> dict:
     from reelmake.engine.outcomes import RenderOptions
-    from reelmake.engine.project import render
+    from reelmake.engine.api import render
 
     path = write_storyboard(root / "overhead", shots)
     start = time.perf_counter()
@@ -109,7 +109,7 @@ def bench_overhead(root: Path, shots: int, concurrency: int, latency: float) -> 
 
 
 def bench_noop(root: Path, shots: int) -> dict:
-    from reelmake.engine.project import render
+    from reelmake.engine.api import render
 
     path = write_storyboard(root / "noop", shots)
     cache = root / "noop-cache"
@@ -135,7 +135,7 @@ def bench_noop(root: Path, shots: int) -> dict:
 
 
 def bench_plan_scaling(root: Path, small: int, large: int, repeats: int = 3) -> dict:
-    from reelmake.engine.project import plan
+    from reelmake.engine.api import plan
 
     times = {}
     for shots in (small, large):

@@ -64,7 +64,7 @@ def write_storyboard(root: Path, shots: int, window: float) -> Path:
 
 
 def bench(shots: int, window: float, latency: float) -> dict:
-    from reelmake.engine.project import render
+    from reelmake.engine.api import render
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

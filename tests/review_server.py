@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from reelmake.engine.project import render
+from reelmake.engine.api import render
 
 LINE = re.compile(r"review: (http://127\.0\.0\.1:(\d+)/\?token=([A-Za-z0-9_-]+))\n")
 

@@ -11,7 +11,7 @@ import pytest
 
 from reelmake.campaign.load import expand_command, variant_ids
 from reelmake.engine.loading import is_campaign_file
-from reelmake.engine.project import load as load_campaign
+from reelmake.engine.api import load as load_campaign
 from reelmake.campaign.expand import cell_value, expand_matrix
 from reelmake.errors import ValidationError
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from reelmake.campaign.load import expand_command
 from reelmake.engine.loading import is_campaign_file
-from reelmake.engine.project import load as load_campaign
+from reelmake.engine.api import load as load_campaign
 from reelmake.media import probe
 from tests.planning import plan_of
 

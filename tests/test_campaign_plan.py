@@ -10,7 +10,7 @@ import pytest
 
 from reelmake.core.plan import Plan as CampaignPlan
 from reelmake.engine.lock import LockFile
-from reelmake.engine.project import load as load_campaign
+from reelmake.engine.api import load as load_campaign
 from reelmake.present.plan import campaign_summary_line, plan_markdown
 from tests.planning import plan_of, sections
 from tests.test_campaign import make

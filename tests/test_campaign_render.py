@@ -7,7 +7,9 @@ from decimal import Decimal
 import pytest
 import yaml
 
-from reelmake.engine.project import Project, render
+from reelmake.engine.api import render
+
+from reelmake.engine.project import Project
 from reelmake.media import probe
 from tests.test_campaign import make
 

@@ -13,7 +13,8 @@ from click.testing import CliRunner
 
 from reelmake.cli import main
 from reelmake.engine.lock import LockFile
-from reelmake.engine.project import Project, gc, plan, render
+from reelmake.engine.api import gc, plan, render
+from reelmake.engine.project import Project
 from reelmake.errors import StoryboardError
 from tests.engine_backend import install
 from tests.test_campaign import make

@@ -17,7 +17,8 @@ from click.testing import CliRunner
 
 from reelmake.cli import main
 from reelmake.engine.outcomes import RenderOptions
-from reelmake.engine.project import Project, RenderSummary, plan, render, status
+from reelmake.engine.api import plan, render, status
+from reelmake.engine.project import Project, RenderSummary
 from tests.engine_backend import install, submissions
 
 REPO = Path(__file__).resolve().parents[1]

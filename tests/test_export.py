@@ -20,7 +20,8 @@ from click.testing import CliRunner
 
 from reelmake.cli import main
 from reelmake.edit.spec import BedSpec, ClipSpec, CutSpec, DeliverableSpec, Transition
-from reelmake.engine.project import Project, render
+from reelmake.engine.api import render
+from reelmake.engine.project import Project
 from reelmake.errors import StoryboardError
 from reelmake.export.build import Media, ShotSource, build
 from reelmake.export.formats import check_rate

@@ -15,7 +15,8 @@ from click.testing import CliRunner
 
 from reelmake.cli import main
 from reelmake.engine.outcomes import RenderOptions
-from reelmake.engine.project import Project, plan
+from reelmake.engine.api import plan
+from reelmake.engine.project import Project
 from reelmake.fsutil import sha256_file
 from tests.engine_backend import install
 from tests.test_engine import provider, run, storyboard

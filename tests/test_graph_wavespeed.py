@@ -9,7 +9,8 @@ from pathlib import Path
 import yaml
 
 from reelmake.engine.outcomes import RenderOptions
-from reelmake.engine.project import Project, render
+from reelmake.engine.api import render
+from reelmake.engine.project import Project
 from tests.fakes.wavespeed import FakeWaveSpeed
 from tests.fakes.wavespeed_fixtures import clips  # noqa: F401 - fixture
 from tests.test_wavespeed_render import FAST, provider, refs  # noqa: F401 - fixtures

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from reelmake.engine.outcomes import RenderOptions
-from reelmake.engine.project import Project, render, status
+from reelmake.engine.api import render, status
+from reelmake.engine.project import Project
 from reelmake.media import probe
 from tests.fakes.fal import FakeFal
 from tests.fakes.kling import FakeKling

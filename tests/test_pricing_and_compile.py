@@ -8,7 +8,7 @@ import pytest
 
 from reelmake.catalog import get_model, money, money_json, price
 from reelmake.backends.local_wan.settings import num_frames_for as frames_for
-from reelmake.engine.project import load, plan
+from reelmake.engine.api import load, plan
 from reelmake.fsutil import sha256_file
 from tests.planning import jobs_of
 

@@ -15,7 +15,8 @@ from click.testing import CliRunner
 
 from reelmake.cli import main
 from reelmake.engine.config import read_config
-from reelmake.engine.project import Project, render
+from reelmake.engine.api import render
+from reelmake.engine.project import Project
 from reelmake.engine.remote import RemoteStore
 from reelmake.errors import RemoteRefused, StoryboardError
 from tests.fakes.s3 import MotoServer, s3, s3_server  # noqa: F401 - fixtures

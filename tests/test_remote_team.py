@@ -21,7 +21,8 @@ import yaml
 
 from reelmake.backends.remote.keys import account_fingerprint
 from reelmake.engine.outcomes import RenderOptions
-from reelmake.engine.project import Project, render
+from reelmake.engine.api import render
+from reelmake.engine.project import Project
 from tests.fakes.s3 import MotoServer, s3, s3_server  # noqa: F401 - fixtures
 from tests.fakes.wavespeed import FakeWaveSpeed
 from tests.fakes.wavespeed_fixtures import KEY, clips  # noqa: F401 - fixture

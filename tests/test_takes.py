@@ -11,7 +11,8 @@ from click.testing import CliRunner
 
 from reelmake.cli import main
 from reelmake.core.document import parse
-from reelmake.engine.project import Project, plan
+from reelmake.engine.api import plan
+from reelmake.engine.project import Project
 from tests.engine_backend import install
 from tests.planning import jobs_of
 from tests.test_engine import FIVE, provider, run, storyboard

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from reelmake.engine.outcomes import RenderOptions
-from reelmake.engine.project import render
+from reelmake.engine.api import render
 from tests.conftest import make_image, make_video
 from tests.fakes.wavespeed import FakeWaveSpeed
 from tests.fakes.wavespeed_fixtures import KEY, clips  # noqa: F401 - fixture

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from reelmake.cli import main
-from reelmake.engine.project import gc, render
+from reelmake.engine.api import gc, render
 from reelmake.engine.workspace import GRACE, LAYOUT, Workspace, project_locks
 from reelmake.errors import StoryboardError
 from reelmake.fsutil import scratch_dir

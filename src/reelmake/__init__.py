@@ -21,8 +21,8 @@ import importlib
 # implementation lives in private-by-convention modules; tests/test_architecture.py pins this list.
 _EXPORTS = {
     # operations
-    "load": "engine.project", "plan": "engine.project", "render": "engine.project", "cut": "engine.project",
-    "status": "engine.project", "gc": "engine.project", "Project": "engine.project",
+    "load": "engine.api", "plan": "engine.api", "render": "engine.api", "cut": "engine.api",
+    "status": "engine.api", "gc": "engine.api", "Project": "engine.project",
     # results and options
     "Campaign": "core.model", "Variant": "core.model", "Storyboard": "core.model", "Plan": "core.plan",
     "PlanRow": "core.plan", "RenderSummary": "engine.summary", "Cuts": "engine.summary",

@@ -187,7 +187,7 @@ def _render_then_cut(project, the_plan, options, *, only: list[str], as_json: bo
     spread over the workers once the renders are done."""
     import asyncio
 
-    from ..engine.project import RenderSummary
+    from ..engine.summary import RenderSummary
 
     chosen = the_plan.jobs(only)
     progress = present.Progress([j.shot_id for j in chosen], live=present.is_terminal() and not as_json,

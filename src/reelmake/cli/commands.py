@@ -252,7 +252,7 @@ def gc(path: str, cache_dir: str | None, dry_run: bool, grace_days: float, as_js
     """Remove from the workspace what no lock under the project references (clips, stale editor
     intermediates, temporary files, expired upload records), once older than the grace period.
     Clips of tasks in flight are never removed. PATH: the project (default: the current folder)."""
-    from ..engine.project import gc as collect
+    from ..engine.api import gc as collect
 
     report = collect(path, cache_dir=cache_dir, grace=grace_days * 86400, dry_run=dry_run)
     if as_json:
