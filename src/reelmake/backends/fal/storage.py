@@ -14,22 +14,21 @@ hosts are constants) and it retries on its own (``_async_maybe_retry_request``).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import mimetypes
+from typing import Any
 
 import httpx
 
-from ...errors import NotSent, SubmitRejected
+from ...errors import NotSent
 from ...jobs import InputFile
 from ..remote.http import check_url
-from ..remote.uploads import CachedUploader, UploadCache
+from ..remote.uploads import CachedUploader, UploadCache, send_upload_step
 
 log = logging.getLogger("reelmake.backends.fal")
 
 LIFETIME = 7 * 24 * 3600  # what we ask fal to keep an upload for; the cache forgets it 6 h earlier
-UPLOAD_ATTEMPTS = 3  # uploads create nothing billed, so they may be repeated
 
 
 class FalStorage(CachedUploader):
@@ -52,7 +51,7 @@ class FalStorage(CachedUploader):
         what = f"upload of {name} ({file.name}) to fal"
         headers = {**self._auth, "Accept": "application/json",
                    "X-Fal-Object-Lifecycle-Preference": json.dumps({"expiration_duration_seconds": LIFETIME})}
-        ticket = await self._repeat(what, "POST", f"{self.rest_url}/storage/upload/initiate?storage_type=gcs",
+        ticket = await self._send(what, "POST", f"{self.rest_url}/storage/upload/initiate?storage_type=gcs",
                                     json={"file_name": name, "content_type": content_type}, headers=headers)
         try:
             body = ticket.json()
@@ -60,23 +59,9 @@ class FalStorage(CachedUploader):
         except (ValueError, KeyError, TypeError):
             raise NotSent(f"{what}: fal's answer has no upload_url/file_url") from None
         check_url(upload_url, "upload URL from fal")
-        await self._repeat(what, "PUT", upload_url, content=data, headers={"Content-Type": content_type})
+        await self._send(what, "PUT", upload_url, content=data, headers={"Content-Type": content_type})
         return check_url(file_url, "file URL from fal")
 
-    async def _repeat(self, what: str, method: str, url: str, **kwargs) -> httpx.Response:
-        delay, failure = self.backoff, ""
-        for attempt in range(1, UPLOAD_ATTEMPTS + 1):
-            try:
-                response = await self.client.request(method, url, timeout=self.timeout, **kwargs)
-            except httpx.TransportError as exc:
-                failure = type(exc).__name__
-            else:
-                if 200 <= response.status_code < 300:
-                    return response
-                failure = f"HTTP {response.status_code}"
-                if response.status_code < 500 and response.status_code != 429:
-                    raise SubmitRejected(f"{what}: fal refused it ({failure}); check FAL_KEY. Nothing was submitted.")
-            log.info("%s: attempt %d failed (%s)", what, attempt, failure)
-            await asyncio.sleep(delay)
-            delay *= 2
-        raise NotSent(f"{what}: fal's storage did not take the file ({failure}); nothing was submitted.")
+    async def _send(self, what: str, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        return await send_upload_step(self.client, what, method, url, where="fal's storage", timeout=self.timeout,
+                                      log=log, backoff=self.backoff, hint="; check FAL_KEY", **kwargs)

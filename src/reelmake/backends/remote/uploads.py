@@ -13,10 +13,13 @@ import json
 import logging
 import time
 from hashlib import sha256
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ...errors import SubmitRejected
+import httpx
+
+from ...errors import NotSent, SubmitRejected
 from ...fsutil import atomic_write_text
 from ...jobs import InputFile
 
@@ -63,6 +66,34 @@ class UploadCache:
         path = self._path(digest)
         if path is not None:
             path.unlink(missing_ok=True)
+
+
+UPLOAD_ATTEMPTS = 3  # uploads create nothing billed, so a step of one may be repeated
+
+
+async def send_upload_step(client: httpx.AsyncClient, what: str, method: str, url: str, *, where: str,
+                           timeout: Any, log: logging.Logger, backoff: float = 0.5, hint: str = "",
+                           detail: Callable[[httpx.Response], str] | None = None, **kwargs: Any) -> httpx.Response:
+    """One request of an upload (asking for a ticket, putting the bytes), repeated on a transport error,
+    429 or 5xx with doubling delays; another refusal is SubmitRejected, giving up is NotSent. ``where``
+    names the server in messages, ``hint`` says what to check after a refusal, ``detail`` reads an
+    error answer."""
+    delay, failure = backoff, ""
+    for attempt in range(1, UPLOAD_ATTEMPTS + 1):
+        try:
+            response = await client.request(method, url, timeout=timeout, **kwargs)
+        except httpx.TransportError as exc:
+            failure = type(exc).__name__
+        else:
+            if 200 <= response.status_code < 300:
+                return response
+            failure = f"HTTP {response.status_code}" + (f": {detail(response)}" if detail else "")
+            if response.status_code < 500 and response.status_code != 429:
+                raise SubmitRejected(f"{what}: {where} refused it ({failure}){hint}. Nothing was submitted.")
+        log.info("%s: %s attempt %d failed (%s)", what, method, attempt, failure)
+        await asyncio.sleep(delay)
+        delay *= 2
+    raise NotSent(f"{what}: {where} did not take the file ({failure}); nothing was submitted.")
 
 
 class CachedUploader:

@@ -6,17 +6,14 @@ to a pre-signed URL without our key) and the older binary route (``POST /api/v3/
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import mimetypes
 from typing import Any
 
-import httpx
-
 from ...errors import BackendError, NotSent, SubmitRejected
 from ...jobs import InputFile
 from ..remote.http import check_url
-from ..remote.uploads import CachedUploader, UploadCache
+from ..remote.uploads import CachedUploader, UploadCache, send_upload_step
 from .api import Api, decode
 
 log = logging.getLogger("reelmake.backends.wavespeed")
@@ -62,22 +59,10 @@ class Uploader(CachedUploader):
         url = check_url(str(upload["url"]), "upload URL from WaveSpeed")
         headers = {str(k): str(v) for k, v in (upload.get("headers") or {}).items()}
         # A pre-signed storage URL: exactly the headers it names, and never our Authorization.
-        delay = 0.5
-        for attempt in range(1, 4):
-            try:
-                response = await self.api.client.put(url, content=data, headers=headers, timeout=self.api.timeout)
-            except httpx.TransportError as exc:
-                failure = f"{type(exc).__name__}: {exc}"
-            else:
-                if 200 <= response.status_code < 300:
-                    return _download_url(what, ticket)
-                failure = f"HTTP {response.status_code}: {decode(response).message}"
-                if response.status_code < 500 and response.status_code != 429:
-                    raise SubmitRejected(f"{what}: the storage server refused the file ({failure}).")
-            log.info("%s: PUT attempt %d failed (%s)", what, attempt, failure)
-            await asyncio.sleep(delay)
-            delay *= 2
-        raise NotSent(f"{what}: the storage server did not take the file ({failure}).")
+        await send_upload_step(self.api.client, what, "PUT", url, where="the storage server", timeout=self.api.timeout,
+                               log=log, detail=lambda response: decode(response).message, content=data,
+                               headers=headers)
+        return _download_url(what, ticket)
 
 
 def _download_url(what: str, data: Any) -> str:
