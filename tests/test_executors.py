@@ -124,3 +124,13 @@ def test_a_piece_wanted_by_concurrent_cuts_is_made_once(tmp_path):
         thread.join()
     assert len(made) == 1 and sorted(results) == [False, False, False, True]
     assert dest.read_bytes() == b"frames" and not list(dest.parent.glob(".*"))
+
+
+def test_ray_workers_are_kept_from_every_hosted_backends_keys():
+    pytest.importorskip("ray")
+    from reelmake.backends.fal.backend import FalBackend
+    from reelmake.backends.kling.backend import KlingBackend
+    from reelmake.backends.wavespeed.backend import WaveSpeedBackend
+    from reelmake.engine.executors.ray_executor import HOST_KEYS
+
+    assert {*FalBackend.key_envs, *KlingBackend.key_envs, *WaveSpeedBackend.key_envs} <= set(HOST_KEYS)

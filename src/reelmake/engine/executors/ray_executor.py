@@ -29,6 +29,9 @@ log = logging.getLogger("reelmake.executors.ray")
 CUT_RETRIES = 2  # a cut whose worker died runs again (it is idempotent: content-keyed pieces, atomic writes)
 
 
+# The hosted backends' credentials (each backend's ``key_envs``), kept from the workers.
+HOST_KEYS = ("WAVESPEED_API_KEY", "FAL_KEY", "KLING_ACCESS_KEY", "KLING_SECRET_KEY")
+
 class RayExecutor:
     def __init__(self, *, owned: bool, jobs: int | None, on_note: Callable[[str], None]) -> None:
         self.owned = owned  # this executor called ray.init, so it disconnects at close
@@ -47,7 +50,10 @@ class RayExecutor:
         # users in. Setting the variable yourself (to 1) wins.
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         kwargs: dict[str, Any] = {"logging_level": logging.WARNING,
-                                  "log_to_driver": log.isEnabledFor(logging.INFO)}
+                                  "log_to_driver": log.isEnabledFor(logging.INFO),
+                                  # Workers run model code and never call a paid API: a Ray instance started
+                                  # here would hand them this process's environment, keys included.
+                                  "runtime_env": {"env_vars": {name: "" for name in HOST_KEYS if name in os.environ}}}
         if address:
             kwargs["address"] = address
         else:

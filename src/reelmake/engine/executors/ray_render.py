@@ -141,8 +141,7 @@ class RayLocalBackend:
             self.workers.append(_Worker(actor.options(**options).remote(self.name, settings)))
         for job in jobs:
             for sha, file in job.files.items():
-                if sha not in self.blobs:
-                    self.blobs[sha] = ray.put(Path(file.path).read_bytes())
+                self._blob(sha, file)
         every_job = ray.put(jobs)
         try:
             answers = ray.get([w.handle.preflight.remote(every_job) for w in self.workers], timeout=START_TIMEOUT)
@@ -163,13 +162,21 @@ class RayLocalBackend:
             self._idle.put_nowait(worker)
         self._alive = len(self.workers)
 
+    def _blob(self, sha: str, file: Any) -> Any:
+        """The object-store reference of a reference file's bytes, put there once per run."""
+        if sha not in self.blobs:
+            self.blobs[sha] = ray.put(Path(file.path).read_bytes())
+        return self.blobs[sha]
+
     async def run(self, job: RenderJob, dest: Path, on_status: StatusCallback) -> None:
         assert self._idle is not None, "preflight first"
         worker = await self._take(job)
         alive = True
         try:
             on_status("running", f"on Ray worker {worker.label}")
-            ref = worker.handle.render.remote(job, {sha: self.blobs[sha] for sha in job.files})
+            # A job compiled from an upstream output (a continued shot's frame) was never preflighted:
+            # its new files go to the object store here.
+            ref = worker.handle.render.remote(job, {sha: self._blob(sha, file) for sha, file in job.files.items()})
             result = await self._wait(ref, worker, on_status)
         except ray.exceptions.RayActorError as exc:
             alive = await self._still_alive(worker)

@@ -22,13 +22,15 @@ from typing import Any
 import ray
 
 from ...errors import BackendError, BackendUnavailable, ReelmakeError
-from ...fsutil import atomic_write_bytes
+from ...fsutil import atomic_write_bytes, sha256_file
 from ...jobs import RenderJob
 from ...plugins import get_plugin
 from ..cutting import CutResult, CutTask, cut_one
 
-# Reference files by content hash, shared by every actor on a node: each arrives once per node.
-INPUTS = Path(tempfile.gettempdir()) / "reelmake-ray" / "inputs"
+# This user's folder on a node (private: another user could otherwise plant files in it), and the
+# reference files by content hash, shared by every actor on the node: each arrives once per node.
+BASE = Path(tempfile.gettempdir()) / f"reelmake-ray-{os.getuid()}"
+INPUTS = BASE / "inputs"
 _CANCEL_POLL = 0.5  # seconds between looks at Ray's cancellation flag while a shot renders
 
 
@@ -65,9 +67,10 @@ class ShotWorker:
         if plugin.remote:  # the driver keeps the money: a paid API is only ever called from there
             raise BackendUnavailable(f"backend {backend!r} submits to a paid API; Ray workers render local "
                                      "backends only")
-        base = Path(tempfile.gettempdir()) / "reelmake-ray"
-        base.mkdir(parents=True, exist_ok=True)
-        self.scratch = Path(tempfile.mkdtemp(prefix=f"{backend}-", dir=base))
+        BASE.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if BASE.stat().st_uid != os.getuid():
+            raise BackendUnavailable(f"{BASE} belongs to another user; reelmake will not use it")
+        self.scratch = Path(tempfile.mkdtemp(prefix=f"{backend}-", dir=BASE))
         self.backend = plugin.factory(dict(settings), self.scratch / "backend")
         # The backend's coroutines run on a loop of their own: Ray's threads for actor methods may
         # already run one, and one loop for the actor's life keeps what the backend binds to it.
@@ -136,7 +139,7 @@ def _localised(job: RenderJob, blobs: dict[str, Any]) -> RenderJob:
     files = {}
     for sha, file in job.files.items():
         path = INPUTS / f"{sha}{file.path.suffix}"
-        if not path.is_file():
+        if not path.is_file() or sha256_file(path) != sha:  # checked each time: nothing on disk is trusted
             data = ray.get(blobs[sha])
             if hashlib.sha256(data).hexdigest() != sha:
                 raise BackendError(f"shot {job.shot_id}: reference {file.name!r} arrived damaged (hash mismatch)")
