@@ -86,6 +86,8 @@ def test_a_cycle_is_a_located_error_that_shows_the_path(project):
      "shot 'b': continue_from 'lace' is not a shot of this storyboard (shots: a)"),
     ('  - {id: a, prompt: one, duration: 2}\n  - {id: b, prompt: two, continue_from: a, frame: 3}', "shots[1].frame",
      "shot 'b': frame 3 is past the end of 'a', whose clip lasts 2 s"),
+    ('  - {id: a, prompt: one, duration: 2}\n  - {id: b, prompt: two, continue_from: a, frame: 2}', "shots[1].frame",
+     "shot 'b': frame 2 is past the end of 'a', whose clip lasts 2 s"),
 ])
 def test_continue_from_names_another_shot_and_a_frame_inside_it(project, shots, where, message):
     path = project.write(f"reelmake: 1\ntitle: T\ndefaults: {{duration: 2}}\nshots:\n{shots}\n")
@@ -222,3 +224,12 @@ def test_plan_json_from_the_cli(project):
         ("character:maya", "image", []), ("lace-up", "shot", ["character:maya"]),
         ("leap", "shot", ["lace-up", "character:maya"]), ("landing", "shot", ["leap"]), ("packshot", "shot", [])]
     assert data["render_cost"] == "1.860"
+
+
+def test_a_chain_of_thousands_of_shots_is_checked_without_recursion(project):
+    shots = "\n".join(f"  - {{id: s{i}, prompt: p{i}, duration: 1{', continue_from: s' + str(i - 1) if i else ''}}}"
+                      for i in range(3000))
+    path = project.write(f"reelmake: 1\ntitle: Long\ndefaults: {{backend: animatic}}\nshots:\n{shots}\n")
+    from reelmake.engine.api import load
+
+    assert len(load(path, check_media=False).variants[0].storyboard.shots) == 3000

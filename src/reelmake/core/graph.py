@@ -79,27 +79,25 @@ def find_cycle(sb: Storyboard) -> list[str] | None:
     """The first cycle, as the nodes along it with the first repeated at the end (``[a, b, a]``), or None."""
     graph = {node: [up for up, _ in needs(sb, node)] for node in nodes(sb)}
     state: dict[str, int] = {}  # 1 on the path, 2 done
-    path: list[str] = []
-
-    def visit(node: str) -> list[str] | None:
-        state[node] = 1
-        path.append(node)
-        for up in graph.get(node, []):
-            if state.get(up) == 1:
+    # Depth first with an explicit stack: a chain of thousands of shots must not reach Python's
+    # recursion limit (a traceback for an input file).
+    for start in graph:
+        if start in state:
+            continue
+        path: list[str] = [start]
+        pending = [iter(graph.get(start, []))]
+        state[start] = 1
+        while pending:
+            up = next(pending[-1], None)
+            if up is None:
+                state[path.pop()] = 2
+                pending.pop()
+            elif state.get(up) == 1:
                 return [*path[path.index(up):], up]
-            if up not in state:
-                found = visit(up)
-                if found:
-                    return found
-        path.pop()
-        state[node] = 2
-        return None
-
-    for node in graph:
-        if node not in state:
-            found = visit(node)
-            if found:
-                return found
+            elif up not in state:
+                state[up] = 1
+                path.append(up)
+                pending.append(iter(graph.get(up, [])))
     return None
 
 

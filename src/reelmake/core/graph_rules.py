@@ -49,7 +49,8 @@ def _check_continuation(report: _Report, shot: Shot) -> None:
             known = ", ".join(s.id for s in sb.shots if s.id != shot.id) or "none"
             report.add(_shot_path(shot, "continue_from"), f"shot {shot.id!r}: continue_from {shot.continue_from!r} "
                                                           f"is not a shot of this storyboard (shots: {known})")
-        elif shot.frame not in ("last", "first") and float(shot.frame) > upstream.duration:
+        elif shot.frame not in ("last", "first") and float(shot.frame) >= upstream.duration:
+            # At the very end there is no frame to take: found only once the upstream is paid for.
             report.add(_shot_path(shot, "frame"), f"shot {shot.id!r}: frame {shot.frame} is past the end of "
                                                   f"{upstream.id!r}, whose clip lasts {upstream.duration:g} s")
     if shot.approve_before_use and not any(s.continue_from == shot.id for s in sb.shots):
