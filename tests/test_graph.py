@@ -228,7 +228,7 @@ def test_plan_json_from_the_cli(project):
 
 def test_a_chain_of_thousands_of_shots_is_checked_without_recursion(project):
     shots = "\n".join(f"  - {{id: s{i}, prompt: p{i}, duration: 1{', continue_from: s' + str(i - 1) if i else ''}}}"
-                      for i in range(3000))
+                      for i in reversed(range(3000)))  # the last first: the deepest walk
     path = project.write(f"reelmake: 1\ntitle: Long\ndefaults: {{backend: animatic}}\nshots:\n{shots}\n")
     from reelmake.engine.api import load
 
