@@ -178,9 +178,15 @@ class ClaimBook:
             other = await self.read(key)
             if other is None:
                 continue  # released between our create and our read: try again
-            if other.workspace == self.workspace_id:  # an earlier run of this workspace: its journal is ours
+            # An earlier run of this workspace: its journal is ours. Only on this machine, though: a copied
+            # identity.json gives another machine the same workspace id, and both would submit. There, the
+            # claim is ours only once stale, and then through a takeover marker, so only one copy takes it.
+            if other.workspace == self.workspace_id and (other.machine == self.machine or self._stale(other)):
                 body = {**body, "task_id": other.task_id, "sent_at": other.sent_at}
-                await asyncio.to_thread(self.store.write, path, self._bytes(body))
+                if other.machine == self.machine:
+                    await asyncio.to_thread(self.store.write, path, self._bytes(body))
+                elif not await self._take_over(other, body):
+                    continue
                 return await self._owned(job, body)
             entry = await self.pull(job)
             if entry is not None:
@@ -237,6 +243,18 @@ class ClaimBook:
         if key not in self._beats:
             self._beats[key] = asyncio.create_task(self._beat(key))
 
+    async def _ours(self, key: str, body: dict[str, Any]) -> bool:
+        """Whether the stored claim on ``key`` is still this run's; call it under ``_lock(key)``. Once
+        another machine took a stale claim of ours over, a late write or delete of ours would clobber its
+        live claim and let a third machine claim and pay again; so we let go of it instead."""
+        current = await self.read(key)
+        if current is not None and current.run == self.run_id:
+            return True
+        self.held.pop(key, None)
+        log.warning("the claim on %s was taken over by %s", body.get("shot"),
+                    current.machine if current else "nobody")
+        return False
+
     async def _beat(self, key: str) -> None:
         """Rewrite the heartbeat while the claim is ours; stop if someone took it over."""
         while True:
@@ -246,11 +264,7 @@ class ClaimBook:
                 if body is None:  # released
                     return
                 try:
-                    current = await self.read(key)
-                    if current is None or current.run != self.run_id:
-                        self.held.pop(key, None)
-                        log.warning("the claim on %s was taken over by %s", body.get("shot"),
-                                    current.machine if current else "nobody")
+                    if not await self._ours(key, body):
                         return
                     body["beat"] = int(body.get("beat", 0)) + 1
                     body["heartbeat"] = now_iso()
@@ -266,7 +280,7 @@ class ClaimBook:
         body.update(fields)
         try:
             async with self._lock(key):
-                if key in self.held:
+                if key in self.held and await self._ours(key, body):
                     await asyncio.to_thread(self.store.write, self.store.claim_path(key), self._bytes(body))
         except RemoteError as exc:
             log.warning("cannot record %s in the claim on %s: %s", ", ".join(fields), body.get("shot"), exc)
@@ -279,7 +293,8 @@ class ClaimBook:
         if body is None or keep:
             return
         async with self._lock(key):  # after any heartbeat write in flight
-            await asyncio.to_thread(self.store.delete, self.store.claim_path(key))
+            if await self._ours(key, body):
+                await asyncio.to_thread(self.store.delete, self.store.claim_path(key))
         marker = self._markers.pop(key, None)
         if marker is not None:  # after the claim: while it stood, the marker kept others from re-taking it
             await asyncio.to_thread(self.store.delete, marker)
