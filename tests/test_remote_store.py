@@ -206,3 +206,67 @@ def test_exactly_one_of_many_machines_creates_a_claim(any_store: RemoteStore) ->
     assert any_store.read(path) == f"machine {won.index(True)}".encode()
     any_store.delete(path)
     assert any_store.read(path) is None and any_store.create(path, b"again")
+
+
+# -- images and the classification of faults ------------------------------------------------------------------
+def test_a_pulled_image_is_stored_and_found_as_a_rendered_one(tmp_path: Path) -> None:
+    """The remote keeps every clip as <key>.mp4; a pulled .png is kept locally as .png, so get() finds it
+    and the next run does not pull it again."""
+    from reelmake.engine.clips import ClipStore
+
+    key = "ab" + "0403" * 15 + "01"
+    image = tmp_path / "still.png"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n not really an image")
+    alice = ClipStore(tmp_path / "alice")
+    entry = alice.put(key, image, {"backend": "animatic"})
+    assert entry.clip.suffix == ".png" and entry.meta["suffix"] == ".png"
+    (tmp_path / "nas").mkdir()
+    remote = RemoteStore.open(f"file://{tmp_path / 'nas'}")
+    assert remote.publish(entry, "alice")
+    assert (tmp_path / "nas" / "clips" / f"{key}.mp4").is_file()
+
+    bob = ClipStore(tmp_path / "bob")
+    pulled = remote.pull(key, bob, tmp_path / "tmp")
+    assert pulled.entry is not None and pulled.entry.clip.suffix == ".png"
+    found = bob.get(key, verify=True)
+    assert found is not None and found.clip == bob.clip_path(key) == pulled.entry.clip
+    assert found.sha256 == entry.sha256 and found.meta["suffix"] == ".png"
+    assert found.clip.read_bytes() == entry.clip.read_bytes()
+    assert not any((tmp_path / "tmp").iterdir())
+
+
+def test_status_digits_in_a_message_are_not_refused_credentials(tmp_path: Path) -> None:
+    """A connection error names object URLs whose hex keys may hold "401" or "403": unreachable, not refused;
+    the service's own code or HTTP status, or a PermissionError, is what says refused."""
+    from reelmake.errors import RemoteUnavailable
+
+    def raised(exc: Exception) -> type:
+        store = RemoteStore.open(f"file://{tmp_path / 'nas'}")
+        with pytest.raises((RemoteRefused, RemoteUnavailable)) as caught:
+            with store._io("testing"):
+                raise exc
+        return type(caught.value)
+
+    url = "http://10.0.0.1:9000/team/clips/" + "4031" * 16 + ".json"
+    assert raised(ConnectionError(f"Could not connect to the endpoint URL: {url!r}")) is RemoteUnavailable
+    assert raised(OSError(f"[Errno 111] Connection refused: {url} (401)")) is RemoteUnavailable
+
+    class ClientError(Exception):
+        def __init__(self, code: str, status: int) -> None:
+            super().__init__(f"An error occurred ({code}) when calling the HeadObject operation: {url}")
+            self.response = {"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}
+
+    class HttpError(Exception):
+        code = 401
+
+    assert raised(ClientError("403", 403)) is RemoteRefused
+    assert raised(ClientError("InvalidAccessKeyId", 403)) is RemoteRefused
+    assert raised(ClientError("SlowDown", 503)) is RemoteUnavailable
+    assert raised(HttpError("Invalid Credentials")) is RemoteRefused
+    assert raised(PermissionError("The AWS Access Key Id you provided does not exist")) is RemoteRefused
+    try:
+        raise ClientError("AccessDenied", 403)
+    except ClientError as cause:
+        wrapped = OSError("something went wrong")
+        wrapped.__cause__ = cause
+    assert raised(wrapped) is RemoteRefused

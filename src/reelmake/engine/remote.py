@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import time
 import uuid
 from collections.abc import Iterable, Iterator
@@ -35,15 +36,19 @@ from typing import Any
 
 from ..errors import RemoteRefused, RemoteUnavailable, StoryboardError
 from ..fsutil import sha256_file
-from .clips import ClipStore, Entry
+from .clips import ClipStore, Entry, _suffix
 
 # scheme as written → (fsspec protocol, the package that provides it)
 PROTOCOLS = {"s3": ("s3", "s3fs"), "gs": ("gcs", "gcsfs"), "gcs": ("gcs", "gcsfs"), "az": ("abfs", "adlfs"),
              "abfs": ("abfs", "adlfs"), "abfss": ("abfs", "adlfs"), "file": ("file", None)}
 FEW_KEYS = 16  # up to this many keys are looked up one object each (concurrently); more, by one listing
+# Service error codes and exception names that mean "not with these credentials". No bare status numbers
+# here: a connection error's text holds object URLs whose 64-hex keys may well contain "401" or "403".
 _DENIED = ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken",
            "NoCredentialsError", "PartialCredentialsError", "AuthorizationFailure", "AuthenticationFailed",
-           "Forbidden", "403", "Unauthorized", "401")
+           "Forbidden", "Unauthorized")
+_DENIED_WORDS = re.compile(r"\b(?:%s)\b" % "|".join(_DENIED))
+_DENIED_STATUS = (401, 403)
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,41 @@ class Pulled:
 def _describe(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text if len(text) < 300 else text[:300] + "…"
+
+
+def _status(value: Any) -> int | None:
+    with contextlib.suppress(TypeError, ValueError):
+        return int(value)
+    return None
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether the service refused these credentials: judged by the exception's type, its service's error
+    code and its HTTP status (botocore's ``response``, gcsfs's ``code``, azure's ``status_code``,
+    aiohttp's ``status``), and by the service's error codes as words in its message, never by digits in
+    the message (see _DENIED). The causes are looked at too: s3fs re-raises botocore's error as another."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen and len(seen) < 8:
+        seen.add(id(exc))
+        if isinstance(exc, PermissionError) or type(exc).__name__ in _DENIED:
+            return True
+        response = getattr(exc, "response", None)
+        if isinstance(response, dict):
+            error = response.get("Error")
+            code = error.get("Code") if isinstance(error, dict) else None
+            if isinstance(code, str) and (code in _DENIED or _status(code) in _DENIED_STATUS):
+                return True
+            metadata = response.get("ResponseMetadata")
+            if isinstance(metadata, dict) and _status(metadata.get("HTTPStatusCode")) in _DENIED_STATUS:
+                return True
+        elif response is not None and _status(getattr(response, "status_code", None)) in _DENIED_STATUS:
+            return True
+        if any(_status(getattr(exc, field, None)) in _DENIED_STATUS for field in ("status_code", "status", "code")):
+            return True
+        if _DENIED_WORDS.search(str(exc)):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 class RemoteStore:
@@ -126,7 +166,7 @@ class RemoteStore:
         except Exception as exc:
             name = type(exc).__name__
             text = _describe(exc)
-            if isinstance(exc, PermissionError) or any(word in f"{name} {text}" for word in _DENIED):
+            if _refused(exc):
                 raise RemoteRefused(
                     f"remote {self.url} refused this machine while {doing}: {text}. Check the credentials this "
                     "machine uses for it (for S3: AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, and "
@@ -243,7 +283,9 @@ class RemoteStore:
         if not isinstance(meta.get("sha256"), str) or not isinstance(meta.get("size_bytes"), int):
             return Pulled(damaged=meta)
         tmp_dir.mkdir(parents=True, exist_ok=True)
-        tmp = tmp_dir / f"{key}.{uuid.uuid4().hex[:8]}.pull.mp4"
+        # The remote keeps every clip as <key>.mp4; the local store keeps an image under its own suffix,
+        # taken from the file's name (ClipStore.put), so the download is named as the sidecar says.
+        tmp = tmp_dir / f"{key}.{uuid.uuid4().hex[:8]}.pull{_suffix(meta)}"
         try:
             with self._io(f"downloading {self.clip_path(key)}"):
                 try:
@@ -252,7 +294,8 @@ class RemoteStore:
                     return Pulled(damaged=meta)  # a sidecar without its clip
             if tmp.stat().st_size != meta["size_bytes"] or sha256_file(tmp) != meta["sha256"]:
                 return Pulled(damaged=meta)
-            kept = {k: v for k, v in meta.items() if k not in ("key", "sha256", "size_bytes")}
+            # put records sha256, size and suffix itself, from the file it stores
+            kept = {k: v for k, v in meta.items() if k not in ("key", "sha256", "size_bytes", "suffix")}
             return Pulled(entry=clips.put(key, tmp, {**kept, "pulled_from": self.url}))
         finally:
             tmp.unlink(missing_ok=True)
